@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and runs every test: the dev build (all labels), the
+# sanitizer builds, and the packaging test (install + consume, static and shared).
+#
+# Environment:
+#   TETHER_SANITIZERS=0   skip the ASan/UBSan and TSan builds (default: run them)
+#   TETHER_PACKAGING=0    skip the install/consumer test (default: run it)
+#   JOBS=N                parallel build jobs (default: nproc)
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+jobs=${JOBS:-$(nproc)}
+start=$(date +%s)
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "dependencies"
+scripts/deps.sh
+
+step "dev build (Debug, -Werror)"
+cmake --preset dev >/dev/null
+cmake --build --preset dev -j "$jobs"
+
+step "tests (dev)"
+ctest --preset dev -j "$jobs"
+
+if [[ "${TETHER_SANITIZERS:-1}" != 0 ]]; then
+  step "ASan + UBSan build"
+  cmake --preset asan >/dev/null
+  cmake --build --preset asan -j "$jobs"
+  step "tests under ASan + UBSan"
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --preset asan -j "$jobs"
+fi
+
+if [[ "${TETHER_PACKAGING:-1}" != 0 ]]; then
+  step "packaging: install and consume"
+  scripts/package-test.sh
+fi
+
+printf '\nall tests passed in %ss\n' "$(($(date +%s) - start))"
