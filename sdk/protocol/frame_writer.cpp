@@ -1,0 +1,183 @@
+#include "protocol/frame_writer.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "protocol/mask.hpp"
+
+namespace tether::protocol {
+
+void encode_frame(std::string& out, Opcode op, bool fin, std::string_view payload,
+                  MaskKeyPool* masks) {
+  std::uint8_t header[kMaxFrameHeader];
+  std::array<std::uint8_t, 4> key{};
+  if (masks != nullptr) key = masks->next();
+  const std::size_t header_size =
+      write_frame_header(header, op, fin, payload.size(), masks != nullptr ? key.data() : nullptr);
+  const std::size_t old = out.size();
+  out.resize(old + header_size + payload.size());
+  auto* dst = reinterpret_cast<std::uint8_t*>(&out[old]);
+  std::memcpy(dst, header, header_size);
+  if (payload.empty()) return;
+  const auto* src = reinterpret_cast<const std::uint8_t*>(payload.data());
+  if (masks != nullptr) {
+    mask_copy(dst + header_size, src, payload.size(), key.data(), 0);
+  } else {
+    std::memcpy(dst + header_size, src, payload.size());
+  }
+}
+
+void encode_close_frame(std::string& out, std::uint16_t code, std::string_view reason,
+                        MaskKeyPool* masks) {
+  if (code == close_code::no_status) {
+    encode_frame(out, Opcode::close, true, {}, masks);
+    return;
+  }
+  char payload[kMaxControlPayload];
+  payload[0] = static_cast<char>(code >> 8);
+  payload[1] = static_cast<char>(code & 0xFF);
+  std::size_t len = std::min(reason.size(), kMaxControlPayload - 2);
+  // Cut before a continuation byte would split a code point; the peer rejects invalid UTF-8.
+  if (len < reason.size()) {
+    while (len > 0 && (static_cast<std::uint8_t>(reason[len]) & 0xC0) == 0x80) --len;
+  }
+  std::memcpy(payload + 2, reason.data(), len);
+  encode_frame(out, Opcode::close, true, std::string_view(payload, 2 + len), masks);
+}
+
+FrameWriter::FrameWriter(WriterOptions options, MaskKeyPool* masks)
+    : options_(options), masks_(options.role == Role::client ? masks : nullptr) {}
+
+void FrameWriter::push_message(Opcode op, std::string payload, std::uint64_t tag) {
+  pending_bytes_ += payload.size();
+  ++live_messages_;
+  messages_.push_back(Message{op, std::move(payload), tag});
+}
+
+void FrameWriter::push_control(Opcode op, std::string_view payload) {
+  if (payload.size() > kMaxControlPayload) payload = payload.substr(0, kMaxControlPayload);
+  pending_bytes_ += payload.size();
+  controls_.emplace_back();
+  encode_frame(controls_.back(), op, true, payload, masks_);
+}
+
+void FrameWriter::push_close(std::uint16_t code, std::string_view reason) {
+  controls_.emplace_back();
+  encode_close_frame(controls_.back(), code, reason, masks_);
+  pending_bytes_ += controls_.back().size() - frame_header_size(0, masks_ != nullptr);
+}
+
+std::size_t FrameWriter::fill(std::uint8_t* out, std::size_t cap,
+                              std::vector<std::uint64_t>* completed) {
+  const bool masked = masks_ != nullptr;
+  std::size_t written = 0;
+  for (;;) {
+    if (!in_frame_) {
+      // Between data frames: queued control frames go first.
+      while (!controls_.empty() && written < cap) {
+        const std::string& frame = controls_.front();
+        const std::size_t take = std::min(frame.size() - control_offset_, cap - written);
+        std::memcpy(out + written, frame.data() + control_offset_, take);
+        written += take;
+        control_offset_ += take;
+        if (control_offset_ < frame.size()) break;
+        // Control payloads are at most 125 bytes, so their header is the short form.
+        pending_bytes_ -= frame.size() - frame_header_size(0, masked);
+        controls_.pop_front();
+        control_offset_ = 0;
+      }
+      if (!controls_.empty()) break;
+      while (!messages_.empty() && messages_.front().dropped) {
+        dropped_tags_.push_back(messages_.front().tag);
+        messages_.pop_front();
+      }
+      if (messages_.empty()) break;
+
+      Message& message = messages_.front();
+      const std::size_t left = message.payload.size() - message.offset;
+      const std::size_t len =
+          options_.fragment_size != 0 ? std::min(left, options_.fragment_size) : left;
+      if (cap - written < frame_header_size(len, masked)) break;
+      const bool first = message.offset == 0;
+      const bool fin = len == left;
+      if (masked) {
+        const auto key = masks_->next();
+        std::memcpy(key_, key.data(), 4);
+      }
+      written += write_frame_header(out + written, first ? message.op : Opcode::continuation, fin,
+                                    len, masked ? key_ : nullptr);
+      in_frame_ = true;
+      frame_left_ = len;
+      phase_ = 0;
+    }
+
+    Message& message = messages_.front();
+    const std::size_t take =
+        static_cast<std::size_t>(std::min<std::uint64_t>(frame_left_, cap - written));
+    if (take != 0) {
+      const auto* src =
+          reinterpret_cast<const std::uint8_t*>(message.payload.data()) + message.offset;
+      if (masked) {
+        phase_ = mask_copy(out + written, src, take, key_, phase_);
+      } else {
+        std::memcpy(out + written, src, take);
+      }
+      written += take;
+      message.offset += take;
+      frame_left_ -= take;
+      pending_bytes_ -= take;
+    }
+    if (frame_left_ != 0) break;  // `out` is full; the frame continues in the next call
+    in_frame_ = false;
+    // Frames of a non-empty message are never empty, so the frame that reaches the end of the
+    // payload is the final one (and an empty message is a single empty frame).
+    if (message.offset == message.payload.size() && !message.dropped) {
+      if (completed != nullptr) completed->push_back(message.tag);
+      messages_.pop_front();
+      --live_messages_;
+    }
+  }
+  return written;
+}
+
+void FrameWriter::clear_data() {
+  auto it = messages_.begin();
+  if (in_frame_) {
+    Message& current = *it++;
+    const std::size_t frame_end = current.offset + static_cast<std::size_t>(frame_left_);
+    if (frame_end != current.payload.size() && !current.dropped) {
+      // Its payload stays until the frame is finished; the bytes after the frame are dropped.
+      current.dropped = true;
+      pending_bytes_ -= current.payload.size() - frame_end;
+      --live_messages_;
+    }
+  }
+  // Dropped messages keep their place in the queue so clear() reports tags in order.
+  for (; it != messages_.end(); ++it) {
+    if (it->dropped) continue;
+    it->dropped = true;
+    pending_bytes_ -= it->payload.size() - it->offset;
+    --live_messages_;
+    std::string().swap(it->payload);
+    it->offset = 0;
+  }
+}
+
+std::vector<std::uint64_t> FrameWriter::clear() {
+  std::vector<std::uint64_t> tags = std::move(dropped_tags_);
+  dropped_tags_.clear();
+  tags.reserve(tags.size() + messages_.size());
+  for (const Message& message : messages_) tags.push_back(message.tag);
+  messages_.clear();
+  live_messages_ = 0;
+  controls_.clear();
+  control_offset_ = 0;
+  pending_bytes_ = 0;
+  in_frame_ = false;
+  frame_left_ = 0;
+  phase_ = 0;
+  return tags;
+}
+
+}  // namespace tether::protocol

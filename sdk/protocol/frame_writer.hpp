@@ -1,0 +1,95 @@
+#pragma once
+
+// Outbound framing: turns messages and control frames into wire bytes, coalescing many frames
+// into one output buffer, masking (client role) fused with the copy, fragmenting large messages
+// when asked, and letting control frames go out between fragments.
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "protocol/frame.hpp"
+#include "protocol/random.hpp"
+
+namespace tether::protocol {
+
+/// Appends one complete frame to `out` (masked with a key from `masks` when it is non-null).
+void encode_frame(std::string& out, Opcode op, bool fin, std::string_view payload,
+                  MaskKeyPool* masks);
+
+/// Appends a close frame: code + reason, or an empty payload for code 1005 (no status).
+void encode_close_frame(std::string& out, std::uint16_t code, std::string_view reason,
+                        MaskKeyPool* masks);
+
+struct WriterOptions {
+  Role role = Role::client;
+  /// Split data messages into frames of at most this many payload bytes; 0 = one frame each.
+  std::size_t fragment_size = 0;
+};
+
+class FrameWriter {
+ public:
+  /// `masks` is required for the client role and ignored for the server role.
+  FrameWriter(WriterOptions options, MaskKeyPool* masks);
+
+  /// Queues a data message (text or binary). `tag` is reported by fill() once the message's last
+  /// byte has been written to an output buffer.
+  void push_message(Opcode op, std::string payload, std::uint64_t tag = 0);
+  /// Queues a ping, pong or close frame (payload ≤ 125 bytes; a longer one is cut to 125). It goes
+  /// out before the next data frame: between fragments of a message, never inside a frame.
+  void push_control(Opcode op, std::string_view payload);
+  /// Queues a close frame (see encode_close_frame).
+  void push_close(std::uint16_t code, std::string_view reason);
+
+  /// Writes as many queued bytes as fit into `out` (capacity `cap` ≥ kMaxFrameHeader) and returns
+  /// the count. A frame may continue into the next call. Tags of messages completed by this call
+  /// are appended to `completed` when it is non-null.
+  std::size_t fill(std::uint8_t* out, std::size_t cap, std::vector<std::uint64_t>* completed);
+
+  /// True when fill() has nothing left to write.
+  bool empty() const noexcept { return live_messages_ == 0 && controls_.empty() && !in_frame_; }
+  /// Payload bytes queued and not yet written (data and control).
+  std::size_t pending_bytes() const noexcept { return pending_bytes_; }
+  /// Data messages queued and not yet completed (dropped ones excluded).
+  std::size_t pending_messages() const noexcept { return live_messages_; }
+  /// Drops the queued data messages but keeps the control frames, so that a close frame pushed
+  /// next goes out right away (failing a connection). A data frame already partly written is
+  /// finished first, since its header promised its length: if it is the message's final frame the
+  /// message still completes normally; otherwise the rest of that message is dropped. The tags of
+  /// dropped messages are not reported by fill(); the next clear() returns them, in order.
+  void clear_data();
+  /// Drops everything queued (a connection ended); returns the tags of the dropped messages,
+  /// oldest first, including a message that was partly written and those dropped by
+  /// clear_data().
+  std::vector<std::uint64_t> clear();
+
+ private:
+  struct Message {
+    Opcode op;
+    std::string payload;
+    std::uint64_t tag;
+    std::size_t offset = 0;  // payload bytes already framed
+    bool dropped = false;    // by clear_data(): not to be framed (beyond the current frame)
+  };
+
+  WriterOptions options_;
+  MaskKeyPool* masks_;
+  std::deque<Message> messages_;
+  std::deque<std::string> controls_;  // complete, already encoded control frames
+  std::size_t control_offset_ = 0;    // bytes of controls_.front() already written
+  std::size_t pending_bytes_ = 0;
+  std::size_t live_messages_ = 0;  // messages_ not dropped
+  // Tags of dropped messages that left messages_ (from its front, so they are older than every
+  // message still queued).
+  std::vector<std::uint64_t> dropped_tags_;
+  // The data frame being written.
+  bool in_frame_ = false;
+  std::uint64_t frame_left_ = 0;  // payload bytes of the current frame still to write
+  std::uint8_t key_[4] = {};
+  std::size_t phase_ = 0;
+};
+
+}  // namespace tether::protocol

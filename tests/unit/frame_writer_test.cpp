@@ -1,0 +1,582 @@
+#include "protocol/frame_writer.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <initializer_list>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "protocol/frame_decoder.hpp"
+#include "protocol/random.hpp"
+
+namespace tether::protocol {
+namespace {
+
+using ::testing::ElementsAre;
+
+std::string wire(std::initializer_list<int> bytes) {
+  std::string s;
+  for (int b : bytes) s.push_back(static_cast<char>(b));
+  return s;
+}
+
+const std::uint8_t* u8(const std::string& s) {
+  return reinterpret_cast<const std::uint8_t*>(s.data());
+}
+
+// Always the same mask key: 37 fa 21 3d (the RFC 6455 5.7 examples).
+class RfcKeySource final : public RandomSource {
+ public:
+  void fill(std::uint8_t* out, std::size_t n) override {
+    static constexpr std::uint8_t kKey[4] = {0x37, 0xfa, 0x21, 0x3d};
+    for (std::size_t i = 0; i < n; ++i) out[i] = kKey[i % 4];
+  }
+};
+
+class SeededSource final : public RandomSource {
+ public:
+  explicit SeededSource(std::uint32_t seed) : rng_(seed) {}
+  void fill(std::uint8_t* out, std::size_t n) override {
+    for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<std::uint8_t>(rng_());
+  }
+
+ private:
+  std::mt19937 rng_;
+};
+
+// Decoded events as short strings: "text:Hello", "ping:", "close:1000:bye".
+class StringSink final : public FrameSink {
+ public:
+  void on_message(Opcode op, std::string_view payload) override {
+    events.push_back((op == Opcode::text ? "text:" : "binary:") + std::string(payload));
+  }
+  void on_ping(std::string_view payload) override {
+    events.push_back("ping:" + std::string(payload));
+  }
+  void on_pong(std::string_view payload) override {
+    events.push_back("pong:" + std::string(payload));
+  }
+  void on_close(std::uint16_t code, std::string_view reason) override {
+    events.push_back("close:" + std::to_string(code) + ":" + std::string(reason));
+  }
+  std::vector<std::string> events;
+};
+
+// Decodes `bytes` as the peer of a writer in `writer_role` would; fails the test on any error.
+std::vector<std::string> decode_as_peer(const std::string& bytes, Role writer_role) {
+  DecoderOptions options;
+  options.role = writer_role == Role::client ? Role::server : Role::client;
+  options.max_message = 0;
+  FrameDecoder decoder(options);
+  StringSink sink;
+  EXPECT_TRUE(decoder.feed(u8(bytes), bytes.size(), sink)) << decoder.error().message;
+  return sink.events;
+}
+
+// Runs fill() with capacity `cap` until the writer is empty; returns everything written.
+std::string drain(FrameWriter& writer, std::size_t cap, std::vector<std::uint64_t>* completed) {
+  std::string out;
+  std::vector<std::uint8_t> buffer(cap);
+  while (!writer.empty()) {
+    const std::size_t n = writer.fill(buffer.data(), cap, completed);
+    EXPECT_GT(n, 0u);
+    if (n == 0) break;
+    out.append(reinterpret_cast<const char*>(buffer.data()), n);
+  }
+  return out;
+}
+
+WriterOptions server_options(std::size_t fragment_size = 0) {
+  WriterOptions o;
+  o.role = Role::server;
+  o.fragment_size = fragment_size;
+  return o;
+}
+
+// --- One-shot encoders ---------------------------------------------------------------------------
+
+TEST(EncodeFrame, UnmaskedHello) {
+  std::string out;
+  encode_frame(out, Opcode::text, true, "Hello", nullptr);
+  EXPECT_EQ(out, wire({0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f}));
+}
+
+TEST(EncodeFrame, MaskedHelloMatchesRfcExample) {
+  RfcKeySource random;
+  MaskKeyPool masks(random);
+  std::string out = "prefix";
+  encode_frame(out, Opcode::text, true, "Hello", &masks);
+  EXPECT_EQ(out,
+            "prefix" + wire({0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58}));
+}
+
+TEST(EncodeFrame, LengthForms) {
+  struct Case {
+    std::size_t size;
+    std::string header;
+  };
+  for (const Case& c :
+       {Case{0, wire({0x82, 0x00})}, Case{125, wire({0x82, 0x7D})},
+        Case{126, wire({0x82, 0x7E, 0x00, 0x7E})}, Case{65535, wire({0x82, 0x7E, 0xFF, 0xFF})},
+        Case{65536, wire({0x82, 0x7F, 0, 0, 0, 0, 0, 0x01, 0x00, 0x00})}}) {
+    std::string out;
+    const std::string payload(c.size, 'z');
+    encode_frame(out, Opcode::binary, true, payload, nullptr);
+    EXPECT_EQ(out, c.header + payload) << c.size;
+  }
+  std::string fragment;
+  encode_frame(fragment, Opcode::continuation, false, "ab", nullptr);
+  EXPECT_EQ(fragment, wire({0x00, 0x02, 'a', 'b'}));
+}
+
+TEST(EncodeCloseFrame, CodeAndReason) {
+  std::string out;
+  encode_close_frame(out, 1000, "bye", nullptr);
+  EXPECT_EQ(out, wire({0x88, 0x05, 0x03, 0xE8, 'b', 'y', 'e'}));
+}
+
+TEST(EncodeCloseFrame, NoStatusIsAnEmptyPayload) {
+  std::string out;
+  encode_close_frame(out, 1005, "ignored", nullptr);
+  EXPECT_EQ(out, wire({0x88, 0x00}));
+  RfcKeySource random;
+  MaskKeyPool masks(random);
+  std::string masked;
+  encode_close_frame(masked, 1005, "", &masks);
+  EXPECT_EQ(masked, wire({0x88, 0x80, 0x37, 0xfa, 0x21, 0x3d}));
+}
+
+TEST(EncodeCloseFrame, MaskedCode) {
+  RfcKeySource random;
+  MaskKeyPool masks(random);
+  std::string out;
+  encode_close_frame(out, 1000, "", &masks);
+  EXPECT_EQ(out, wire({0x88, 0x82, 0x37, 0xfa, 0x21, 0x3d, 0x03 ^ 0x37, 0xE8 ^ 0xfa}));
+}
+
+TEST(EncodeCloseFrame, LongReasonIsTruncatedOnACodePointBoundary) {
+  std::string out;
+  encode_close_frame(out, 1001, std::string(200, 'a'), nullptr);
+  EXPECT_EQ(out, wire({0x88, 0x7D, 0x03, 0xE9}) + std::string(123, 'a'));
+
+  // 122 ASCII bytes + U+20AC (3 bytes) would be 127 bytes of payload: the euro sign goes whole.
+  out.clear();
+  encode_close_frame(out, 1001, std::string(122, 'a') + "\xE2\x82\xAC", nullptr);
+  EXPECT_EQ(out, wire({0x88, 0x7C, 0x03, 0xE9}) + std::string(122, 'a'));
+  EXPECT_THAT(decode_as_peer(out, Role::server),
+              ElementsAre("close:1001:" + std::string(122, 'a')));
+
+  // A reason that fits exactly is kept whole.
+  out.clear();
+  const std::string fits = std::string(119, 'a') + "\xF0\x9F\x98\x80";
+  encode_close_frame(out, 4000, fits, nullptr);
+  EXPECT_EQ(out.size(), 2u + 125u);
+  EXPECT_THAT(decode_as_peer(out, Role::server), ElementsAre("close:4000:" + fits));
+}
+
+// --- FrameWriter: byte-exact output --------------------------------------------------------------
+
+TEST(FrameWriter, MaskedHelloIsByteExact) {
+  RfcKeySource random;
+  MaskKeyPool masks(random);
+  FrameWriter writer(WriterOptions{}, &masks);
+  writer.push_message(Opcode::text, "Hello", 7);
+  EXPECT_EQ(writer.pending_bytes(), 5u);
+  EXPECT_EQ(writer.pending_messages(), 1u);
+  std::uint8_t out[64];
+  std::vector<std::uint64_t> completed;
+  const std::size_t n = writer.fill(out, sizeof out, &completed);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(out), n),
+            wire({0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58}));
+  EXPECT_THAT(completed, ElementsAre(7u));
+  EXPECT_TRUE(writer.empty());
+  EXPECT_EQ(writer.pending_bytes(), 0u);
+  EXPECT_EQ(writer.fill(out, sizeof out, &completed), 0u);
+}
+
+TEST(FrameWriter, ServerRoleDoesNotMask) {
+  FrameWriter writer(server_options(), nullptr);
+  writer.push_message(Opcode::text, "Hello", 1);
+  writer.push_message(Opcode::binary, "", 2);
+  writer.push_control(Opcode::ping, "p");
+  std::vector<std::uint64_t> completed;
+  // The ping was queued last but goes before the first data frame.
+  EXPECT_EQ(drain(writer, 64, &completed),
+            wire({0x89, 0x01, 'p', 0x81, 0x05, 'H', 'e', 'l', 'l', 'o', 0x82, 0x00}));
+  EXPECT_THAT(completed, ElementsAre(1u, 2u));
+}
+
+TEST(FrameWriter, FragmentsAreByteExact) {
+  FrameWriter writer(server_options(4), nullptr);
+  writer.push_message(Opcode::text, "Hello, world", 1);
+  writer.push_message(Opcode::binary, "abcd", 2);
+  writer.push_message(Opcode::binary, "", 3);
+  writer.push_message(Opcode::text, "xyzzy", 4);
+  std::vector<std::uint64_t> completed;
+  EXPECT_EQ(drain(writer, 1000, &completed),
+            wire({0x01, 0x04, 'H',  'e',  'l', 'l', 0x00, 0x04, 'o',  ',',  ' ', 'w',
+                  0x80, 0x04, 'o',  'r',  'l', 'd', 0x82, 0x04, 'a',  'b',  'c', 'd',
+                  0x82, 0x00, 0x01, 0x04, 'x', 'y', 'z',  'z',  0x80, 0x01, 'y'}));
+  EXPECT_THAT(completed, ElementsAre(1u, 2u, 3u, 4u));
+}
+
+TEST(FrameWriter, MatchesTheOneShotEncoderAcrossSmallFills) {
+  // The same key sequence on both sides: the writer's output, cut into fills of awkward sizes,
+  // must equal encode_frame's, which proves the mask phase is carried across fills.
+  SeededSource random_a(5);
+  SeededSource random_b(5);
+  MaskKeyPool writer_masks(random_a);
+  MaskKeyPool reference_masks(random_b);
+  std::mt19937 rng(9);
+  std::string payload(100003, '\0');
+  for (char& c : payload) c = static_cast<char>(rng());
+  std::string expected;
+  encode_frame(expected, Opcode::binary, true, payload, &reference_masks);
+  encode_frame(expected, Opcode::text, true, "tail", &reference_masks);
+
+  FrameWriter writer(WriterOptions{}, &writer_masks);
+  writer.push_message(Opcode::binary, payload, 1);
+  writer.push_message(Opcode::text, "tail", 2);
+  std::string out;
+  std::vector<std::uint64_t> completed;
+  std::uint8_t buffer[1021];
+  const std::size_t caps[] = {14, 15, 17, 1021, 333, 14, 998};
+  for (std::size_t i = 0; !writer.empty(); ++i) {
+    const std::size_t n = writer.fill(buffer, caps[i % 7], &completed);
+    ASSERT_GT(n, 0u);
+    out.append(reinterpret_cast<const char*>(buffer), n);
+  }
+  EXPECT_EQ(out, expected);
+  EXPECT_THAT(completed, ElementsAre(1u, 2u));
+  EXPECT_THAT(decode_as_peer(out, Role::client), ElementsAre("binary:" + payload, "text:tail"));
+}
+
+TEST(FrameWriter, StartsAFrameOnlyWhenItsHeaderFits) {
+  FrameWriter writer(server_options(), nullptr);
+  writer.push_message(Opcode::binary, std::string(10, 'a'), 1);   // 12 bytes on the wire
+  writer.push_message(Opcode::binary, std::string(300, 'b'), 2);  // 4-byte header
+  std::uint8_t out[15];
+  std::vector<std::uint64_t> completed;
+  EXPECT_EQ(writer.fill(out, 15, &completed), 12u);  // 3 bytes left: no room for a 4-byte header
+  EXPECT_THAT(completed, ElementsAre(1u));
+  EXPECT_EQ(writer.fill(out, 15, &completed), 15u);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(out), 4), wire({0x82, 0x7E, 0x01, 0x2C}));
+}
+
+// --- Coalescing ----------------------------------------------------------------------------------
+
+TEST(FrameWriter, ThousandSmallMessagesCoalesceIntoOneFill) {
+  SeededSource random(3);
+  MaskKeyPool masks(random);
+  FrameWriter writer(WriterOptions{}, &masks);
+  std::vector<std::string> expected;
+  std::size_t wire_size = 0;
+  for (int i = 0; i < 1000; ++i) {
+    std::string m = "message " + std::to_string(i);
+    wire_size += 6 + m.size();
+    expected.push_back("text:" + m);
+    writer.push_message(Opcode::text, std::move(m), static_cast<std::uint64_t>(i));
+  }
+  std::vector<std::uint8_t> buffer(256 * 1024);
+  std::vector<std::uint64_t> completed;
+  const std::size_t n = writer.fill(buffer.data(), buffer.size(), &completed);
+  EXPECT_EQ(n, wire_size);
+  EXPECT_TRUE(writer.empty());
+  ASSERT_EQ(completed.size(), 1000u);
+  for (std::size_t i = 0; i < completed.size(); ++i) EXPECT_EQ(completed[i], i);
+  EXPECT_EQ(
+      decode_as_peer(std::string(reinterpret_cast<const char*>(buffer.data()), n), Role::client),
+      expected);
+}
+
+// --- Control frames ------------------------------------------------------------------------------
+
+TEST(FrameWriter, ControlFramesGoBetweenFragments) {
+  SeededSource random(11);
+  MaskKeyPool masks(random);
+  WriterOptions options;
+  options.fragment_size = 4;
+  FrameWriter writer(options, &masks);
+  writer.push_message(Opcode::text, "0123456789ab", 1);
+  std::uint8_t buffer[14];
+  std::string out;
+  std::vector<std::uint64_t> completed;
+  // One 10-byte frame (6 header + 4 payload) fits in 14; the next 10-byte frame does not.
+  std::size_t n = writer.fill(buffer, 14, &completed);
+  ASSERT_EQ(n, 10u);
+  out.append(reinterpret_cast<const char*>(buffer), n);
+  writer.push_control(Opcode::ping, "p1");
+  writer.push_control(Opcode::pong, "p2");
+  out += drain(writer, 14, &completed);
+  EXPECT_THAT(completed, ElementsAre(1u));
+  EXPECT_THAT(decode_as_peer(out, Role::client),
+              ElementsAre("ping:p1", "pong:p2", "text:0123456789ab"));
+  // The ping comes right after the first fragment.
+  EXPECT_EQ(static_cast<std::uint8_t>(out[10]), 0x89);
+}
+
+TEST(FrameWriter, ControlFrameNeverInterruptsADataFrame) {
+  FrameWriter writer(server_options(), nullptr);
+  const std::string payload(100, 'd');
+  writer.push_message(Opcode::binary, payload, 1);
+  std::uint8_t buffer[20];
+  std::vector<std::uint64_t> completed;
+  std::string out;
+  std::size_t n = writer.fill(buffer, 20, &completed);
+  out.append(reinterpret_cast<const char*>(buffer), n);
+  writer.push_control(Opcode::ping, "now");
+  writer.push_message(Opcode::text, "after", 2);
+  out += drain(writer, 20, &completed);
+  EXPECT_EQ(out,
+            wire({0x82, 0x64}) + payload + wire({0x89, 0x03, 'n', 'o', 'w', 0x81, 0x05}) + "after");
+  EXPECT_THAT(completed, ElementsAre(1u, 2u));
+}
+
+TEST(FrameWriter, LargeControlFrameMaySpanFills) {
+  SeededSource random(12);
+  MaskKeyPool masks(random);
+  FrameWriter writer(WriterOptions{}, &masks);
+  const std::string ping(125, 'p');
+  writer.push_control(Opcode::ping, ping);
+  writer.push_message(Opcode::text, "x", 1);
+  EXPECT_EQ(writer.pending_bytes(), 126u);
+  std::uint8_t buffer[14];
+  std::vector<std::uint64_t> completed;
+  std::string out;
+  // The ping frame is 131 bytes: the first nine fills carry nothing else.
+  for (int i = 0; i < 9; ++i) {
+    ASSERT_EQ(writer.fill(buffer, 14, &completed), 14u);
+    out.append(reinterpret_cast<const char*>(buffer), 14);
+    EXPECT_TRUE(completed.empty());
+  }
+  EXPECT_EQ(writer.pending_bytes(), 126u);
+  // 5 bytes finish the ping, then the 7-byte data frame.
+  ASSERT_EQ(writer.fill(buffer, 14, &completed), 12u);
+  out.append(reinterpret_cast<const char*>(buffer), 12);
+  EXPECT_THAT(completed, ElementsAre(1u));
+  EXPECT_EQ(writer.pending_bytes(), 0u);
+  EXPECT_THAT(decode_as_peer(out, Role::client), ElementsAre("ping:" + ping, "text:x"));
+
+  writer.push_close(1000, "done");
+  EXPECT_EQ(writer.pending_bytes(), 6u);
+  EXPECT_THAT(decode_as_peer(drain(writer, 14, nullptr), Role::client),
+              ElementsAre("close:1000:done"));
+  EXPECT_EQ(writer.pending_bytes(), 0u);
+}
+
+TEST(FrameWriter, ControlAndCloseFramesDecode) {
+  SeededSource random(13);
+  MaskKeyPool masks(random);
+  FrameWriter writer(WriterOptions{}, &masks);
+  writer.push_message(Opcode::binary, "m1", 1);
+  std::string out = drain(writer, 100, nullptr);
+  writer.push_control(Opcode::ping, "");
+  writer.push_control(Opcode::pong, "pong payload");
+  writer.push_close(1001, "bye");
+  // Control frames overtake queued data, a close frame included: data queued behind a close
+  // would be ignored by the peer, so callers drain (or clear_data()) before closing.
+  writer.push_message(Opcode::binary, "m2", 2);
+  out += drain(writer, 100, nullptr);
+  EXPECT_THAT(decode_as_peer(out, Role::client),
+              ElementsAre("binary:m1", "ping:", "pong:pong payload", "close:1001:bye"));
+}
+
+// --- Completion tags and accounting --------------------------------------------------------------
+
+TEST(FrameWriter, TagsReportedOnceInOrderWhenTheLastByteIsWritten) {
+  std::mt19937 rng(21);
+  for (const std::size_t fragment_size : {std::size_t{0}, std::size_t{7}, std::size_t{1000}}) {
+    FrameWriter writer(server_options(fragment_size), nullptr);
+    std::vector<std::size_t> sizes;
+    for (std::uint64_t tag = 0; tag < 200; ++tag) {
+      const std::size_t size = rng() % 3 == 0 ? rng() % 5000 : rng() % 50;
+      sizes.push_back(size);
+      writer.push_message(tag % 2 ? Opcode::binary : Opcode::text, std::string(size, 'x'), tag);
+    }
+    // Where each message's last byte lies in the stream.
+    std::vector<std::size_t> ends;
+    std::size_t offset = 0;
+    for (const std::size_t size : sizes) {
+      const std::size_t frame = fragment_size == 0 ? size : fragment_size;
+      std::size_t left = size;
+      do {
+        const std::size_t len = std::min(left, frame);
+        offset += frame_header_size(len, false) + len;
+        left -= len;
+      } while (left > 0);
+      ends.push_back(offset);
+    }
+    std::vector<std::uint8_t> buffer(3000);
+    std::size_t total = 0;
+    std::uint64_t next_tag = 0;
+    while (!writer.empty()) {
+      std::vector<std::uint64_t> completed;
+      const std::size_t cap = 14 + rng() % 2986;
+      total += writer.fill(buffer.data(), cap, &completed);
+      for (const std::uint64_t tag : completed) {
+        ASSERT_EQ(tag, next_tag);
+        ASSERT_LE(ends[tag], total);
+        ++next_tag;
+      }
+      // Every message whose last byte is out has been reported by now.
+      ASSERT_TRUE(next_tag == ends.size() || ends[next_tag] > total);
+    }
+    EXPECT_EQ(next_tag, 200u);
+    EXPECT_EQ(total, ends.back());
+  }
+}
+
+TEST(FrameWriter, PendingBytesCountsUnwrittenPayload) {
+  FrameWriter writer(server_options(), nullptr);
+  writer.push_message(Opcode::binary, std::string(10, 'a'), 1);
+  writer.push_message(Opcode::binary, std::string(20, 'b'), 2);
+  writer.push_control(Opcode::ping, "12345");
+  EXPECT_EQ(writer.pending_bytes(), 35u);
+  EXPECT_EQ(writer.pending_messages(), 2u);
+  std::uint8_t buffer[20];
+  EXPECT_EQ(writer.fill(buffer, 20, nullptr), 19u);  // ping (7) + first message (12)
+  EXPECT_EQ(writer.pending_bytes(), 20u);
+  EXPECT_EQ(writer.pending_messages(), 1u);
+  EXPECT_EQ(writer.fill(buffer, 14, nullptr), 14u);  // header + 12 of 20
+  EXPECT_EQ(writer.pending_bytes(), 8u);
+  EXPECT_FALSE(writer.empty());
+  EXPECT_EQ(writer.fill(buffer, 20, nullptr), 8u);
+  EXPECT_EQ(writer.pending_bytes(), 0u);
+  EXPECT_TRUE(writer.empty());
+}
+
+// --- clear() -------------------------------------------------------------------------------------
+
+TEST(FrameWriter, ClearReturnsDroppedTagsIncludingAPartlyWrittenMessage) {
+  SeededSource random(31);
+  MaskKeyPool masks(random);
+  FrameWriter writer(WriterOptions{}, &masks);
+  writer.push_message(Opcode::text, "done", 1);
+  writer.push_message(Opcode::binary, std::string(1000, 'p'), 2);
+  writer.push_message(Opcode::text, "queued", 3);
+  writer.push_control(Opcode::ping, "x");
+  std::uint8_t buffer[100];
+  std::vector<std::uint64_t> completed;
+  writer.fill(buffer, 100, &completed);
+  EXPECT_THAT(completed, ElementsAre(1u));
+  writer.push_control(Opcode::pong, "y");
+  EXPECT_THAT(writer.clear(), ElementsAre(2u, 3u));
+  EXPECT_TRUE(writer.empty());
+  EXPECT_EQ(writer.pending_bytes(), 0u);
+  EXPECT_EQ(writer.pending_messages(), 0u);
+  EXPECT_EQ(writer.fill(buffer, 100, &completed), 0u);
+  EXPECT_TRUE(writer.clear().empty());
+
+  // A new connection: framing starts from scratch.
+  writer.push_message(Opcode::text, "fresh", 4);
+  writer.push_control(Opcode::ping, "hi");
+  const std::string out = drain(writer, 100, &completed);
+  EXPECT_THAT(completed, ElementsAre(1u, 4u));
+  EXPECT_THAT(decode_as_peer(out, Role::client), ElementsAre("ping:hi", "text:fresh"));
+}
+
+TEST(FrameWriter, ClearInTheMiddleOfAControlFrameAndAFragment) {
+  FrameWriter writer(server_options(3), nullptr);
+  writer.push_control(Opcode::ping, std::string(100, 'q'));
+  std::uint8_t buffer[50];
+  EXPECT_EQ(writer.fill(buffer, 50, nullptr), 50u);
+  EXPECT_TRUE(writer.clear().empty());
+
+  writer.push_message(Opcode::binary, "abcdefgh", 9);
+  EXPECT_EQ(writer.fill(buffer, 13, nullptr), 13u);  // two fragments + half of the third
+  EXPECT_THAT(writer.clear(), ElementsAre(9u));
+
+  writer.push_message(Opcode::text, "new", 10);
+  std::vector<std::uint64_t> completed;
+  EXPECT_EQ(drain(writer, 50, &completed), wire({0x81, 0x03, 'n', 'e', 'w'}));
+  EXPECT_THAT(completed, ElementsAre(10u));
+}
+
+// --- clear_data() --------------------------------------------------------------------------------
+
+TEST(FrameWriter, ClearDataLetsTheCloseFrameGoNext) {
+  FrameWriter writer(server_options(), nullptr);
+  writer.push_message(Opcode::text, "one", 1);
+  writer.push_message(Opcode::text, "two", 2);
+  writer.push_control(Opcode::pong, "keep");
+  writer.clear_data();
+  EXPECT_EQ(writer.pending_messages(), 0u);
+  EXPECT_EQ(writer.pending_bytes(), 4u);
+  writer.push_close(1002, "bad frame");
+  EXPECT_FALSE(writer.empty());
+  std::vector<std::uint64_t> completed;
+  EXPECT_THAT(decode_as_peer(drain(writer, 100, &completed), Role::server),
+              ElementsAre("pong:keep", "close:1002:bad frame"));
+  EXPECT_TRUE(completed.empty());
+  EXPECT_TRUE(writer.empty());
+  EXPECT_EQ(writer.pending_bytes(), 0u);
+  EXPECT_THAT(writer.clear(), ElementsAre(1u, 2u));
+}
+
+TEST(FrameWriter, ClearDataFinishesAFinalFrameInProgress) {
+  FrameWriter writer(server_options(), nullptr);
+  writer.push_message(Opcode::binary, std::string(50, 'a'), 1);
+  writer.push_message(Opcode::binary, "b", 2);
+  std::uint8_t buffer[20];
+  std::vector<std::uint64_t> completed;
+  std::string out;
+  out.append(reinterpret_cast<const char*>(buffer), writer.fill(buffer, 20, &completed));
+  writer.clear_data();
+  EXPECT_EQ(writer.pending_bytes(), 32u);  // the rest of the frame in progress
+  EXPECT_EQ(writer.pending_messages(), 1u);
+  writer.push_close(1000, "");
+  out += drain(writer, 20, &completed);
+  EXPECT_THAT(completed, ElementsAre(1u));  // its last byte did go out
+  EXPECT_THAT(decode_as_peer(out, Role::server),
+              ElementsAre("binary:" + std::string(50, 'a'), "close:1000:"));
+  EXPECT_THAT(writer.clear(), ElementsAre(2u));
+}
+
+TEST(FrameWriter, ClearDataEndsAFragmentedMessageAfterTheCurrentFrame) {
+  FrameWriter writer(server_options(10), nullptr);
+  writer.push_message(Opcode::text, std::string(35, 'a'), 1);
+  writer.push_message(Opcode::text, "later", 2);
+  std::uint8_t buffer[16];
+  std::vector<std::uint64_t> completed;
+  std::string out;
+  out.append(reinterpret_cast<const char*>(buffer), writer.fill(buffer, 16, &completed));
+  // 12 bytes of frame one, then the header and 2 payload bytes of frame two.
+  writer.clear_data();
+  EXPECT_EQ(writer.pending_bytes(), 8u);
+  EXPECT_EQ(writer.pending_messages(), 0u);
+  writer.push_close(1002, "x");
+  out += drain(writer, 16, &completed);
+  EXPECT_TRUE(completed.empty());
+  EXPECT_EQ(out, wire({0x01, 0x0A}) + std::string(10, 'a') + wire({0x00, 0x0A}) +
+                     std::string(10, 'a') + wire({0x88, 0x03, 0x03, 0xEA, 'x'}));
+  // The peer sees an unfinished message and then the close frame: valid framing.
+  EXPECT_THAT(decode_as_peer(out, Role::server), ElementsAre("close:1002:x"));
+  EXPECT_THAT(writer.clear(), ElementsAre(1u, 2u));
+  EXPECT_TRUE(writer.clear().empty());
+}
+
+TEST(FrameWriter, MessagesPushedAfterClearDataAreSentAndReportedInOrder) {
+  FrameWriter writer(server_options(), nullptr);
+  writer.push_message(Opcode::text, std::string(30, 'a'), 1);
+  writer.push_message(Opcode::text, "dropped", 2);
+  std::uint8_t buffer[16];
+  std::vector<std::uint64_t> completed;
+  std::string out;
+  out.append(reinterpret_cast<const char*>(buffer), writer.fill(buffer, 16, &completed));
+  writer.clear_data();
+  writer.push_message(Opcode::text, "new", 3);
+  writer.push_message(Opcode::text, std::string(40, 'n'), 4);
+  out.append(reinterpret_cast<const char*>(buffer), writer.fill(buffer, 16, &completed));
+  out.append(reinterpret_cast<const char*>(buffer), writer.fill(buffer, 16, &completed));
+  EXPECT_THAT(completed, ElementsAre(1u, 3u));
+  EXPECT_THAT(decode_as_peer(out, Role::server),
+              ElementsAre("text:" + std::string(30, 'a'), "text:new"));
+  EXPECT_THAT(writer.clear(), ElementsAre(2u, 4u));
+}
+
+}  // namespace
+}  // namespace tether::protocol
