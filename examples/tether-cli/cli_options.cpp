@@ -1,0 +1,136 @@
+#include "cli_options.hpp"
+
+#include <cerrno>
+#include <cstdlib>
+#include <string_view>
+
+#include <tether/version.hpp>
+
+namespace cli {
+
+namespace {
+
+bool parse_integer(const std::string& text, long long min, long long max, long long& out) {
+  if (text.empty()) return false;
+  errno = 0;
+  char* end = nullptr;
+  const long long value = std::strtoll(text.c_str(), &end, 10);
+  if (errno != 0 || *end != '\0' || value < min || value > max) return false;
+  out = value;
+  return true;
+}
+
+}  // namespace
+
+const char* usage_text() {
+  return "usage: tether-cli [options] URL\n"
+         "\n"
+         "Connects to a ws:// or wss:// URL, sends each stdin line as a text message and prints\n"
+         "each received message on stdout.\n"
+         "\n"
+         "  -H, --header \"Name: value\"   extra handshake header (repeatable)\n"
+         "  -s, --subprotocol NAME       offered subprotocol (repeatable)\n"
+         "      --ca FILE                PEM CA bundle trusted in addition to the system store\n"
+         "      --insecure               accept any server certificate\n"
+         "      --proxy URL              HTTP CONNECT proxy (default: the environment)\n"
+         "      --connect-timeout MS     DNS + TCP + TLS + upgrade, default 10000 (0 = none)\n"
+         "      --max-message BYTES      largest inbound message, default 16777216\n"
+         "      --events                 JSON-lines event log on stderr\n"
+         "      --stay                   keep running after stdin EOF\n"
+         "      --count N                exit after N received data messages\n"
+         "      --hex                    print binary messages as hex\n"
+         "      --version, --help\n";
+}
+
+ParseResult parse_command_line(int argc, char** argv, CliOptions& out, std::string& message) {
+  std::string url;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    auto value = [&](std::string& into) {
+      if (i + 1 >= argc) {
+        message = "option " + arg + " needs a value";
+        return false;
+      }
+      into = argv[++i];
+      return true;
+    };
+    std::string v;
+    if (arg == "--help" || arg == "-h") {
+      message = usage_text();
+      return ParseResult::exit_ok;
+    } else if (arg == "--version") {
+      message = std::string("tether-cli ") + TETHER_VERSION_STRING + "\n";
+      return ParseResult::exit_ok;
+    } else if (arg == "-H" || arg == "--header") {
+      if (!value(v)) return ParseResult::usage_error;
+      const auto colon = v.find(':');
+      if (colon == std::string::npos || colon == 0) {
+        message = "invalid header '" + v + "' (expected \"Name: value\")";
+        return ParseResult::usage_error;
+      }
+      std::string name = v.substr(0, colon);
+      std::string rest = v.substr(colon + 1);
+      const auto first = rest.find_first_not_of(" \t");
+      rest = first == std::string::npos ? "" : rest.substr(first);
+      out.client.headers.emplace_back(name, rest);
+    } else if (arg == "-s" || arg == "--subprotocol") {
+      if (!value(v)) return ParseResult::usage_error;
+      if (v.empty()) {
+        message = "empty subprotocol";
+        return ParseResult::usage_error;
+      }
+      out.client.subprotocols.push_back(v);
+    } else if (arg == "--ca") {
+      if (!value(out.client.tls.ca_file)) return ParseResult::usage_error;
+    } else if (arg == "--insecure") {
+      out.client.tls.insecure = true;
+    } else if (arg == "--proxy") {
+      if (!value(out.client.proxy)) return ParseResult::usage_error;
+      if (out.client.proxy.empty()) out.client.proxy = "direct";
+    } else if (arg == "--connect-timeout") {
+      long long ms = 0;
+      if (!value(v)) return ParseResult::usage_error;
+      if (!parse_integer(v, 0, 86400000LL, ms)) {
+        message = "invalid --connect-timeout '" + v + "' (milliseconds, >= 0)";
+        return ParseResult::usage_error;
+      }
+      out.client.connect_timeout = std::chrono::milliseconds(ms);
+    } else if (arg == "--max-message") {
+      long long bytes = 0;
+      if (!value(v)) return ParseResult::usage_error;
+      if (!parse_integer(v, 1, 1LL << 40, bytes)) {
+        message = "invalid --max-message '" + v + "' (bytes, >= 1)";
+        return ParseResult::usage_error;
+      }
+      out.client.max_message = static_cast<std::size_t>(bytes);
+    } else if (arg == "--count") {
+      if (!value(v)) return ParseResult::usage_error;
+      if (!parse_integer(v, 1, 1LL << 62, out.count)) {
+        message = "invalid --count '" + v + "' (>= 1)";
+        return ParseResult::usage_error;
+      }
+    } else if (arg == "--events") {
+      out.events = true;
+    } else if (arg == "--stay") {
+      out.stay = true;
+    } else if (arg == "--hex") {
+      out.hex = true;
+    } else if (!arg.empty() && arg[0] == '-' && arg != "-") {
+      message = "unknown option " + arg;
+      return ParseResult::usage_error;
+    } else if (url.empty()) {
+      url = arg;
+    } else {
+      message = "more than one URL given";
+      return ParseResult::usage_error;
+    }
+  }
+  if (url.empty()) {
+    message = "no URL given";
+    return ParseResult::usage_error;
+  }
+  out.client.url = url;
+  return ParseResult::run;
+}
+
+}  // namespace cli

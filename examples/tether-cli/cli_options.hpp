@@ -1,0 +1,28 @@
+#pragma once
+
+// tether-cli's command line (see docs/cli.md and the contract it follows).
+
+#include <cstdint>
+#include <string>
+
+#include <tether/options.hpp>
+
+namespace cli {
+
+struct CliOptions {
+  tether::ClientOptions client;
+  bool events = false;
+  bool stay = false;
+  bool hex = false;
+  long long count = -1;  // -1 = no limit
+};
+
+enum class ParseResult { run, exit_ok, usage_error };
+
+/// Parses argv; on usage_error `message` says why; on exit_ok (--help, --version) `message` is
+/// what to print on stdout.
+ParseResult parse_command_line(int argc, char** argv, CliOptions& out, std::string& message);
+
+const char* usage_text();
+
+}  // namespace cli

@@ -1,0 +1,234 @@
+// tether-cli: a wscat/websocat-style client built only on tether's public API.
+// stdin lines out, received messages on stdout, an optional JSON-lines event log on stderr.
+
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include <tether/tether.hpp>
+
+#include "cli_options.hpp"
+#include "event_log.hpp"
+
+namespace {
+
+// Close codes after which a client does not reconnect (the contract's "stop" list).
+bool is_stop_code(unsigned code) {
+  return code == 1000 || code == 1003 || (code >= 1007 && code <= 1010) ||
+         (code >= 3500 && code <= 3999) || (code >= 4500 && code <= 4999);
+}
+
+std::string hex_bytes(std::string_view data) {
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  out.reserve(data.size() * 3);
+  for (std::size_t i = 0; i < data.size(); ++i) {
+    if (i) out += ' ';
+    const auto byte = static_cast<unsigned char>(data[i]);
+    out += digits[byte >> 4];
+    out += digits[byte & 15];
+  }
+  return out;
+}
+
+struct Shared {
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool eof = false;
+  int signals = 0;
+  bool opened = false;
+  bool finished = false;
+  int exit_code = 2;
+  bool close_requested = false;
+  long long accepted = 0;
+  long long sent = 0;
+  long long received = 0;
+  std::atomic<bool> stop{false};
+};
+
+void read_stdin(tether::Client& client, Shared& shared) {
+  std::string buffer;
+  char chunk[65536];
+  while (!shared.stop.load()) {
+    pollfd fd{0, POLLIN, 0};
+    const int ready = ::poll(&fd, 1, 100);
+    if (ready < 0) continue;
+    if (ready == 0) continue;
+    const ssize_t n = ::read(0, chunk, sizeof chunk);
+    if (n < 0) continue;
+    if (n == 0) break;
+    buffer.append(chunk, static_cast<std::size_t>(n));
+    std::size_t start = 0;
+    for (;;) {
+      const auto newline = buffer.find('\n', start);
+      if (newline == std::string::npos) break;
+      std::string_view line(buffer.data() + start, newline - start);
+      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      if (client.send(line)) {
+        std::lock_guard<std::mutex> lock(shared.mutex);
+        ++shared.accepted;
+      }
+      start = newline + 1;
+    }
+    buffer.erase(0, start);
+  }
+  if (!buffer.empty() && !shared.stop.load()) {
+    if (client.send(buffer)) {
+      std::lock_guard<std::mutex> lock(shared.mutex);
+      ++shared.accepted;
+    }
+  }
+  std::lock_guard<std::mutex> lock(shared.mutex);
+  shared.eof = true;
+  shared.changed.notify_all();
+}
+
+void wait_signals(const sigset_t& set, Shared& shared) {
+  const timespec tick{0, 100 * 1000 * 1000};
+  while (!shared.stop.load()) {
+    if (sigtimedwait(&set, nullptr, &tick) > 0) {
+      std::lock_guard<std::mutex> lock(shared.mutex);
+      if (++shared.signals >= 2) {
+        std::fflush(stdout);
+        std::_Exit(0);  // a second signal ends at once
+      }
+      shared.changed.notify_all();
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  cli::CliOptions options;
+  std::string message;
+  switch (cli::parse_command_line(argc, argv, options, message)) {
+    case cli::ParseResult::exit_ok:
+      std::fputs(message.c_str(), stdout);
+      return 0;
+    case cli::ParseResult::usage_error:
+      std::fprintf(stderr, "tether-cli: %s (see --help)\n", message.c_str());
+      return 1;
+    case cli::ParseResult::run:
+      break;
+  }
+
+  // Signals are taken by a thread of ours (sigtimedwait), never by tether's threads.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  cli::EventLog log(options.events);
+  Shared shared;
+  tether::Client client(options.client);
+
+  client.on_open([&](const tether::OpenInfo& info) {
+    log.event("open", ",\"subprotocol\":" +
+                          (info.subprotocol.empty() ? std::string("null")
+                                                    : cli::json_string(info.subprotocol)));
+    log.human("connected to " + options.client.url +
+              (info.subprotocol.empty() ? "" : " (subprotocol " + info.subprotocol + ")"));
+    std::lock_guard<std::mutex> lock(shared.mutex);
+    shared.opened = true;
+  });
+  client.on_message([&](const tether::Message& m) {
+    if (m.is_text()) {
+      std::fwrite(m.data.data(), 1, m.data.size(), stdout);
+      std::fputc('\n', stdout);
+    } else if (options.hex) {
+      const std::string hex = hex_bytes(m.data);
+      std::fwrite(hex.data(), 1, hex.size(), stdout);
+      std::fputc('\n', stdout);
+    } else {
+      std::fprintf(stdout, "<binary %zu bytes>\n", m.data.size());
+    }
+    std::fflush(stdout);
+    log.event("message", std::string(",\"kind\":") + (m.is_text() ? "\"text\"" : "\"binary\"") +
+                             ",\"bytes\":" + std::to_string(m.data.size()));
+    std::lock_guard<std::mutex> lock(shared.mutex);
+    if (options.count > 0 && ++shared.received >= options.count && !shared.close_requested) {
+      shared.close_requested = true;
+      client.close(1000);
+    }
+  });
+  client.on_sent([&](tether::MessageId, std::size_t bytes) {
+    log.event("sent", ",\"bytes\":" + std::to_string(bytes));
+    std::lock_guard<std::mutex> lock(shared.mutex);
+    ++shared.sent;
+    shared.changed.notify_all();
+  });
+  client.on_error([&](const tether::Error& e) {
+    const std::string name(tether::to_string(e.code));
+    log.event("error", ",\"code\":" + cli::json_string(name) +
+                           ",\"message\":" + cli::json_string(e.message));
+    log.human("error: " + name + ": " + e.message);
+  });
+  client.on_close([&](const tether::CloseInfo& info) {
+    log.event("close", ",\"code\":" + std::to_string(info.code) +
+                           ",\"reason\":" + cli::json_string(info.reason) + ",\"reconnect\":false");
+    log.human("closed: " + std::to_string(info.code) +
+              (info.reason.empty() ? "" : " " + info.reason));
+    std::lock_guard<std::mutex> lock(shared.mutex);
+    if (info.by_client && shared.close_requested && (info.code == 1000)) {
+      shared.exit_code = 0;
+    } else if (!info.by_client && is_stop_code(info.code)) {
+      shared.exit_code = 3;
+    } else {
+      shared.exit_code = 2;
+    }
+  });
+
+  if (options.client.tls.insecure) {
+    log.event("warning", ",\"message\":" +
+                             cli::json_string("--insecure: server certificates are not verified"));
+    log.human("warning: --insecure: server certificates are not verified");
+  }
+
+  if (tether::Error error = client.start()) {
+    if (error.code == tether::errc::invalid_url || error.code == tether::errc::invalid_argument) {
+      std::fprintf(stderr, "tether-cli: %s (see --help)\n", error.message.c_str());
+      return 1;
+    }
+    log.event("error", ",\"code\":" + cli::json_string(tether::to_string(error.code)) +
+                           ",\"message\":" + cli::json_string(error.message));
+    log.human("error: " + error.message);
+    return 2;
+  }
+
+  std::thread stdin_thread([&] { read_stdin(client, shared); });
+  std::thread signal_thread([&] { wait_signals(signals, shared); });
+
+  int exit_code = 2;
+  {
+    std::unique_lock<std::mutex> lock(shared.mutex);
+    for (;;) {
+      if (client.is_finished()) {
+        exit_code = shared.exit_code;
+        break;
+      }
+      const bool eof_done = shared.eof && !options.stay && shared.sent >= shared.accepted;
+      if (!shared.close_requested && (shared.signals > 0 || eof_done)) {
+        shared.close_requested = true;
+        client.close(1000);
+      }
+      shared.changed.wait_for(lock, std::chrono::milliseconds(50));
+    }
+  }
+  shared.stop = true;
+  stdin_thread.join();
+  signal_thread.join();
+  std::fflush(stdout);
+  return exit_code;
+}

@@ -1,0 +1,58 @@
+#pragma once
+
+/// \file events.hpp
+/// What a Client reports to the application.
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "tether/error.hpp"
+
+namespace tether {
+
+/// Identifies a message accepted by Client::send (unique per client, increasing).
+using MessageId = std::uint64_t;
+
+enum class MessageKind { text, binary };
+
+/// An inbound message. `data` is valid only during the callback; copy what you keep.
+struct Message {
+  MessageKind kind = MessageKind::text;
+  std::string_view data;
+  bool is_text() const noexcept { return kind == MessageKind::text; }
+};
+
+struct OpenInfo {
+  std::string subprotocol;  ///< The subprotocol the server selected ("" when none).
+};
+
+/// The end of an opened connection.
+struct CloseInfo {
+  std::uint16_t code = 1006;  ///< As sent by whoever closed first; 1005 = no code, 1006 = no close frame.
+  std::string reason;
+  bool by_client = false;  ///< The client closed first (its own choice, or failing the connection).
+  bool clean = false;      ///< Close frames went both ways.
+};
+
+/// A failure. Converts to true when there is one, so `if (auto e = client.start())` reads well.
+struct Error {
+  errc code{};
+  std::string message;
+  int http_status = 0;  ///< For `handshake_rejected` and `proxy_failed`: the HTTP status.
+  std::vector<std::pair<std::string, std::string>> http_headers;  ///< For `handshake_rejected`.
+
+  explicit operator bool() const noexcept { return code != errc{}; }
+};
+
+/// The result of Client::send: the message's id, or why it was refused.
+struct SendResult {
+  MessageId id = 0;
+  errc error{};
+  explicit operator bool() const noexcept { return error == errc{}; }
+};
+
+}  // namespace tether

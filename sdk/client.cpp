@@ -1,0 +1,45 @@
+#include "tether/client.hpp"
+
+#include "client_session.hpp"
+
+namespace tether {
+
+Client::Client(ClientOptions options, std::shared_ptr<Runtime> runtime)
+    : runtime_(runtime ? std::move(runtime) : Runtime::shared()),
+      session_(std::make_shared<detail::ClientSession>(runtime_->impl(), std::move(options))) {}
+
+Client::~Client() { session_->detach(); }
+
+void Client::on_open(std::function<void(const OpenInfo&)> callback) {
+  session_->set_callbacks([cb = std::move(callback)](detail::Callbacks& c) { c.open = cb; });
+}
+void Client::on_message(std::function<void(const Message&)> callback) {
+  session_->set_callbacks([cb = std::move(callback)](detail::Callbacks& c) { c.message = cb; });
+}
+void Client::on_close(std::function<void(const CloseInfo&)> callback) {
+  session_->set_callbacks([cb = std::move(callback)](detail::Callbacks& c) { c.close = cb; });
+}
+void Client::on_error(std::function<void(const Error&)> callback) {
+  session_->set_callbacks([cb = std::move(callback)](detail::Callbacks& c) { c.error = cb; });
+}
+void Client::on_sent(std::function<void(MessageId, std::size_t)> callback) {
+  session_->set_callbacks([cb = std::move(callback)](detail::Callbacks& c) { c.sent = cb; });
+}
+
+Error Client::start() {
+  Error error = session_->prepare();
+  if (!error) session_->start();
+  return error;
+}
+
+SendResult Client::send(std::string_view text) { return session_->send(MessageKind::text, text); }
+SendResult Client::send_binary(std::string_view bytes) {
+  return session_->send(MessageKind::binary, bytes);
+}
+void Client::ping(std::string_view payload) { session_->ping(payload); }
+void Client::close(std::uint16_t code, std::string_view reason) { session_->close(code, reason); }
+bool Client::is_open() const noexcept { return session_->is_open(); }
+bool Client::is_finished() const noexcept { return session_->is_finished(); }
+std::size_t Client::buffered_amount() const noexcept { return session_->buffered_amount(); }
+
+}  // namespace tether

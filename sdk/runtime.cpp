@@ -1,0 +1,103 @@
+#include "tether/runtime.hpp"
+
+#include <chrono>
+#include <thread>
+
+#include "client_session.hpp"
+#include "runtime_impl.hpp"
+
+namespace tether {
+
+namespace {
+
+transport::LoopOptions loop_options(const RuntimeOptions& options) {
+  transport::LoopOptions out;
+  out.own_thread = options.own_thread;
+  out.log_levels = options.log_levels;
+  if (options.log) {
+    auto log = options.log;
+    out.log = [log](transport::LogLevel level, const std::string& line) {
+      log(static_cast<LogLevel>(level), line);
+    };
+  }
+  return out;
+}
+
+}  // namespace
+
+Runtime::Impl::Impl(const RuntimeOptions& options) : loop(loop_options(options)) {}
+
+std::shared_ptr<transport::TlsContext> Runtime::Impl::tls_context(
+    const transport::TlsOptions& options, errc& code, std::string& message) {
+  const std::string key = options.ca_file + '\n' + options.client_cert_file + '\n' +
+                          options.client_key_file + '\n' + (options.insecure ? "1" : "0");
+  std::lock_guard<std::mutex> lock(tls_mutex_);
+  auto found = tls_contexts_.find(key);
+  if (found != tls_contexts_.end()) return found->second;
+  auto context = transport::TlsContext::create(options, code, message);
+  if (context) tls_contexts_.emplace(key, context);
+  return context;
+}
+
+Runtime::Runtime(RuntimeOptions options) : impl_(std::make_unique<Impl>(options)) {}
+
+std::shared_ptr<Runtime> Runtime::create(RuntimeOptions options) {
+  return std::shared_ptr<Runtime>(new Runtime(std::move(options)));
+}
+
+std::shared_ptr<Runtime> Runtime::shared() {
+  static std::mutex mutex;
+  static std::shared_ptr<Runtime> runtime;
+  std::lock_guard<std::mutex> lock(mutex);
+  if (!runtime) runtime = create();
+  return runtime;
+}
+
+Runtime::~Runtime() {
+  auto& loop = impl_->loop;
+  // Close what is still open with a proper closing handshake (libwebsockets would drop the
+  // sockets without a close frame), bounded in time.
+  std::atomic<bool> idle{false};
+  auto check = [this, &idle] { idle = impl_->live.empty(); };
+  loop.post([this] {
+    for (detail::ClientSession* core : std::set<detail::ClientSession*>(impl_->live)) core->shutdown();
+  });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::atomic<bool> done{false};
+    loop.post([&] {
+      check();
+      done = true;
+    });
+    while (!done) {
+      if (loop.own_thread()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      } else {
+        loop.poll();
+      }
+    }
+    if (idle) break;
+    if (!loop.own_thread()) {
+      loop.poll();
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  }
+  // Whatever did not finish in time ends now.
+  std::atomic<bool> forced{false};
+  loop.post([&] {
+    for (detail::ClientSession* core : std::set<detail::ClientSession*>(impl_->live)) core->force_end();
+    forced = true;
+  });
+  while (!forced) {
+    if (loop.own_thread()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    } else {
+      loop.poll();
+    }
+  }
+}
+
+std::size_t Runtime::poll() { return impl_->loop.poll(); }
+
+}  // namespace tether

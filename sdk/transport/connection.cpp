@@ -1,0 +1,562 @@
+#include "transport/connection.hpp"
+
+#include <cstring>
+#include <utility>
+
+#include "protocol/handshake_key.hpp"
+#include "transport/resolver.hpp"
+
+namespace tether::transport {
+
+namespace {
+
+constexpr std::size_t kWriteBuffer = 256 * 1024;       // one send() worth of coalesced frames
+constexpr std::size_t kWriteBudget = 4 * 1024 * 1024;  // per writable event, then reads get a turn
+constexpr std::size_t kMaxReasonBytes = 123;
+
+std::string truncate_reason(std::string_view reason) {
+  if (reason.size() <= kMaxReasonBytes) return std::string(reason);
+  std::size_t n = kMaxReasonBytes;
+  // Never cut a UTF-8 sequence: back up to a lead byte.
+  while (n > 0 && (static_cast<unsigned char>(reason[n]) & 0xC0) == 0x80) --n;
+  return std::string(reason.substr(0, n));
+}
+
+}  // namespace
+
+Connection::Connection(Loop& loop, ConnectionConfig config, ConnectionHandler& handler)
+    : loop_(loop),
+      config_(std::move(config)),
+      handler_(handler),
+      connect_timer_(loop),
+      close_timer_(loop),
+      masks_(random_),
+      writer_(protocol::WriterOptions{protocol::Role::client, config_.fragment_size}, &masks_),
+      decoder_(protocol::DecoderOptions{protocol::Role::client, config_.max_message}) {
+  out_.resize(kWriteBuffer);
+}
+
+Connection::~Connection() {
+  ended_ = true;
+  resolve_token_.reset();
+  if (socket_.valid()) socket_.close();
+}
+
+std::string Connection::phase_name() const {
+  switch (phase_) {
+    case Phase::idle:
+      return "idle";
+    case Phase::resolving:
+      return "resolving the host name";
+    case Phase::connecting:
+      return "connecting";
+    case Phase::proxy:
+      return "waiting for the proxy";
+    case Phase::tls:
+      return "in the TLS handshake";
+    case Phase::upgrading:
+      return "waiting for the upgrade response";
+    case Phase::open:
+      return "open";
+    case Phase::closing:
+      return "closing";
+    case Phase::ended:
+      return "ended";
+  }
+  return "?";
+}
+
+void Connection::start() {
+  if (phase_ != Phase::idle) return;
+  if (config_.connect_timeout.count() > 0) {
+    connect_timer_.start(config_.connect_timeout, [this] {
+      fail(errc::connect_timeout, "not open after " +
+                                      std::to_string(config_.connect_timeout.count()) + " ms (" +
+                                      phase_name() + ")");
+    });
+  }
+  const std::string& host = config_.proxy ? config_.proxy->host : config_.url.host;
+  const std::uint16_t port = config_.proxy ? config_.proxy->port : config_.url.port;
+  if (is_ip_literal(host)) {
+    addresses_ = {host};
+    phase_ = Phase::connecting;
+    connect_next();
+    return;
+  }
+  phase_ = Phase::resolving;
+  resolve_token_ = loop_.resolver().resolve(host, port, [this](ResolveResult result) {
+    resolve_token_.reset();
+    if (phase_ != Phase::resolving) return;
+    if (!result.error.empty()) {
+      fail(config_.proxy ? errc::proxy_failed : errc::dns_failed,
+           config_.proxy ? "proxy " + result.error : result.error);
+      return;
+    }
+    addresses_ = std::move(result.addresses);
+    phase_ = Phase::connecting;
+    connect_next();
+  });
+}
+
+void Connection::connect_next() {
+  const std::uint16_t port = config_.proxy ? config_.proxy->port : config_.url.port;
+  while (next_address_ < addresses_.size()) {
+    address_ = addresses_[next_address_++];
+    std::string error;
+    if (loop_.connect(socket_, address_, port, this, error)) return;
+    last_connect_error_ = error;
+  }
+  const std::string target = format_host_port(address_, port);
+  if (config_.proxy) {
+    fail(errc::proxy_failed, "cannot connect to the proxy " + describe_proxy(*config_.proxy) +
+                                 (last_connect_error_.empty() ? "" : ": " + last_connect_error_));
+  } else {
+    fail(errc::connect_refused,
+         "connection to " + target + " refused" +
+             (last_connect_error_.empty() ? "" : " (" + last_connect_error_ + ")"));
+  }
+}
+
+void Connection::on_socket_connected() {
+  if (phase_ != Phase::connecting) return;
+  if (config_.proxy) {
+    phase_ = Phase::proxy;
+    proxy_reply_.emplace(16 * 1024);
+    pre_open_ += build_connect_request(config_.url, *config_.proxy);
+    flush();
+    return;
+  }
+  begin_tunnel_or_tls();
+}
+
+void Connection::begin_tunnel_or_tls() {
+  if (config_.url.secure) {
+    phase_ = Phase::tls;
+    if (!config_.tls) {
+      fail(errc::tls_handshake_failed, "no TLS context for a wss URL");
+      return;
+    }
+    tls_ = std::make_unique<TlsSession>(config_.tls, config_.url.host);
+    if (tls_->start() == TlsSession::Status::error) {
+      fail(tls_->error_code(), tls_->error_message());
+      return;
+    }
+    flush();
+    return;
+  }
+  begin_upgrade();
+}
+
+void Connection::begin_upgrade() {
+  phase_ = Phase::upgrading;
+  protocol::HandshakeRequest request;
+  request.host = config_.url.host;
+  request.port = config_.url.port;
+  request.secure = config_.url.secure;
+  request.target = config_.url.target;
+  request.headers = config_.headers;
+  request.subprotocols = config_.subprotocols;
+  request.origin = config_.origin;
+  std::string key = protocol::make_handshake_key(random_);
+  upgrade_.emplace(key, config_.subprotocols, 16 * 1024);
+  const std::string bytes = protocol::build_handshake_request(request, key);
+  if (bytes.empty()) {
+    fail(errc::invalid_argument, "invalid handshake request (header or subprotocol)");
+    return;
+  }
+  write_plain(bytes);
+  flush();
+}
+
+void Connection::write_plain(std::string_view bytes) {
+  if (tls_) {
+    if (tls_->write_plaintext(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()) ==
+        TlsSession::Status::error) {
+      fail(tls_->error_code(), tls_->error_message());
+    }
+    return;
+  }
+  pre_open_.append(bytes.data(), bytes.size());
+}
+
+void Connection::on_socket_data(const std::uint8_t* data, std::size_t n) {
+  if (ended_ || phase_ == Phase::ended) return;
+  if (phase_ == Phase::proxy) {
+    std::size_t consumed = 0;
+    auto result = proxy_reply_->feed(data, n, &consumed);
+    if (result == protocol::HttpResponseHead::Result::need_more) return;
+    if (result == protocol::HttpResponseHead::Result::invalid) {
+      fail(errc::proxy_failed, "invalid reply to CONNECT: " + proxy_reply_->error());
+      return;
+    }
+    std::string error;
+    if (!connect_reply_ok(*proxy_reply_, error)) {
+      http_status_ = proxy_reply_->status();
+      fail(errc::proxy_failed, error);
+      return;
+    }
+    begin_tunnel_or_tls();
+    if (phase_ == Phase::ended || consumed >= n) return;
+    data += consumed;
+    n -= consumed;
+  }
+  on_transport_bytes(data, n);
+}
+
+void Connection::on_transport_bytes(const std::uint8_t* data, std::size_t n) {
+  if (!tls_) {
+    on_plain_bytes(data, n);
+    return;
+  }
+  const bool was_done = tls_->handshake_done();
+  auto status = tls_->on_ciphertext(data, n);
+  if (status == TlsSession::Status::error) {
+    fail(tls_->error_code(), tls_->error_message());
+    return;
+  }
+  if (!was_done && tls_->handshake_done() && phase_ == Phase::tls) begin_upgrade();
+  if (phase_ == Phase::ended) return;
+  std::string& plain = tls_->plaintext();
+  if (!plain.empty()) {
+    // Move out first: delivering may write, and writing may grow the session's buffers.
+    std::string chunk;
+    chunk.swap(plain);
+    on_plain_bytes(reinterpret_cast<const std::uint8_t*>(chunk.data()), chunk.size());
+  }
+  if (phase_ != Phase::ended && tls_ && tls_->pending_ciphertext() > 0) flush();
+}
+
+void Connection::on_plain_bytes(const std::uint8_t* data, std::size_t n) {
+  if (phase_ == Phase::upgrading) {
+    std::size_t consumed = 0;
+    auto result = upgrade_->feed(data, n, &consumed);
+    using R = protocol::HandshakeResponse::Result;
+    if (result == R::need_more) return;
+    if (result != R::accepted) {
+      http_status_ = upgrade_->status();
+      http_headers_ = upgrade_->head().headers();
+      fail(upgrade_->error(), upgrade_->error_message());
+      return;
+    }
+    connect_timer_.cancel();
+    phase_ = Phase::open;
+    opened_ = true;
+    handler_.on_open(upgrade_->subprotocol());
+    if (phase_ == Phase::ended || consumed >= n) return;
+    data += consumed;
+    n -= consumed;
+  }
+  if (phase_ != Phase::open && phase_ != Phase::closing) return;
+  if (decoder_.failed() || decoder_.close_received()) return;
+  if (!decoder_.feed(data, n, *this)) fail_protocol(decoder_.error());
+}
+
+// --- inbound frames
+// ---------------------------------------------------------------------------------
+
+void Connection::on_message(protocol::Opcode op, std::string_view payload) {
+  handler_.on_activity();
+  if (phase_ == Phase::open || phase_ == Phase::closing) handler_.on_message(op, payload);
+}
+
+void Connection::on_ping(std::string_view payload) {
+  handler_.on_activity();
+  if (close_.sent()) return;  // no frames after our close
+  writer_.push_control(protocol::Opcode::pong, payload);
+  flush();
+}
+
+void Connection::on_pong(std::string_view payload) {
+  handler_.on_activity();
+  handler_.on_pong(payload);
+}
+
+void Connection::on_close(std::uint16_t code, std::string_view reason) {
+  handler_.on_activity();
+  auto echo = close_.on_remote(code, reason);
+  if (echo) {
+    // Echo the peer's code, as RFC 6455 5.5.1 suggests; 1005 means an empty close frame.
+    writer_.push_close(*echo, "");
+    close_.start_local(*echo, "");
+  }
+  phase_ = Phase::closing;
+  close_after_flush_ = true;
+  if (!close_timer_.armed()) {
+    close_timer_.start(config_.close_timeout, [this] { socket_.close(); });
+  }
+  flush();
+}
+
+// --- outbound -----------------------------------------------------------------------------------
+
+bool Connection::send(protocol::Opcode op, std::string payload, std::uint64_t tag) {
+  if (phase_ != Phase::open) return false;
+  writer_.push_message(op, std::move(payload), tag);
+  flush();
+  return true;
+}
+
+bool Connection::ping(std::string_view payload) {
+  if (phase_ != Phase::open) return false;
+  writer_.push_control(protocol::Opcode::ping, payload.substr(0, protocol::kMaxControlPayload));
+  flush();
+  return true;
+}
+
+std::size_t Connection::buffered_amount() const noexcept {
+  return writer_.pending_bytes() + (out_end_ - out_begin_);
+}
+
+void Connection::close(std::uint16_t code, std::string_view reason) {
+  if (ended_ || phase_ == Phase::ended) return;
+  if (phase_ != Phase::open && phase_ != Phase::closing) {
+    // Not open yet: nothing to hand-shake; end the attempt.
+    close_.start_local(code, std::string(reason));
+    finish(socket_.valid());
+    return;
+  }
+  if (!close_.start_local(code, truncate_reason(reason))) return;
+  writer_.push_close(code, truncate_reason(reason));
+  phase_ = Phase::closing;
+  if (close_.received()) close_after_flush_ = true;
+  close_timer_.start(config_.close_timeout, [this] { socket_.close(); });
+  flush();
+}
+
+void Connection::abort(errc code, std::string message) {
+  fail(code, std::move(message));
+}
+
+void Connection::on_socket_writable() {
+  writable_requested_ = false;
+  flush();
+}
+
+void Connection::flush() {
+  if (ended_ || !socket_.valid() || phase_ == Phase::connecting || phase_ == Phase::resolving) {
+    return;
+  }
+  std::size_t budget = kWriteBudget;
+  while (budget > 0) {
+    if (out_begin_ == out_end_ && !refill()) break;
+    int error = 0;
+    const long sent = socket_.send(out_.data() + out_begin_, out_end_ - out_begin_, error);
+    if (sent < 0) {
+      fail(opened_ ? errc::connection_lost : errc::connect_refused,
+           std::string("send failed: ") + std::strerror(error));
+      return;
+    }
+    if (sent == 0) {
+      if (!writable_requested_) {
+        writable_requested_ = true;
+        socket_.request_writable();
+      }
+      return;
+    }
+    out_begin_ += static_cast<std::size_t>(sent);
+    budget -= std::min(budget, static_cast<std::size_t>(sent));
+    if (out_begin_ == out_end_) {
+      out_begin_ = out_end_ = 0;
+      if (!out_tags_.empty()) {
+        std::vector<std::uint64_t> done;
+        done.swap(out_tags_);
+        for (std::uint64_t tag : done) handler_.on_sent(tag);
+        if (ended_ || phase_ == Phase::ended) return;
+      }
+    }
+  }
+  const bool idle = out_begin_ == out_end_ && pre_open_.empty() && writer_.empty() &&
+                    (!tls_ || tls_->pending_ciphertext() == 0);
+  if (!idle) {
+    if (!writable_requested_) {
+      writable_requested_ = true;
+      socket_.request_writable();
+    }
+    return;
+  }
+  if (close_after_flush_ && (close_.clean() || fail_fast_)) close_socket_after_flush();
+}
+
+bool Connection::refill() {
+  out_begin_ = out_end_ = 0;
+  if (!tls_) {
+    if (!pre_open_.empty()) {
+      const std::size_t n = std::min(pre_open_.size(), out_.size());
+      std::memcpy(out_.data(), pre_open_.data(), n);
+      pre_open_.erase(0, n);
+      out_end_ = n;
+      return true;
+    }
+    if (phase_ != Phase::open && phase_ != Phase::closing) return false;
+    out_end_ = writer_.fill(out_.data(), out_.size(), &out_tags_);
+    return out_end_ > 0;
+  }
+  // TLS: the CONNECT request (before TLS) still goes out in the clear.
+  if (!pre_open_.empty()) {
+    const std::size_t n = std::min(pre_open_.size(), out_.size());
+    std::memcpy(out_.data(), pre_open_.data(), n);
+    pre_open_.erase(0, n);
+    out_end_ = n;
+    return true;
+  }
+  if (tls_->pending_ciphertext() == 0 && (phase_ == Phase::open || phase_ == Phase::closing) &&
+      !writer_.empty()) {
+    if (scratch_.size() < kWriteBuffer) scratch_.resize(kWriteBuffer);
+    // Leave room for record overhead so one fill's ciphertext fits in out_ most of the time.
+    const std::size_t n = writer_.fill(scratch_.data(), kWriteBuffer - 2048, &out_tags_);
+    if (n > 0 && tls_->write_plaintext(scratch_.data(), n) == TlsSession::Status::error) {
+      fail(tls_->error_code(), tls_->error_message());
+      return false;
+    }
+  }
+  const std::size_t pending = tls_->pending_ciphertext();
+  if (pending == 0) return false;
+  if (out_.size() < pending) out_.resize(pending);
+  out_end_ = tls_->read_ciphertext(out_.data(), out_.size());
+  return out_end_ > 0;
+}
+
+void Connection::close_socket_after_flush() {
+  if (tls_ && !tls_->peer_closed()) {
+    // A clean TLS end: our close_notify goes out before the TCP close.
+    tls_->close_notify();
+    const std::size_t pending = tls_->pending_ciphertext();
+    if (pending > 0) {
+      std::vector<std::uint8_t> alert(pending);
+      const std::size_t n = tls_->read_ciphertext(alert.data(), alert.size());
+      int error = 0;
+      socket_.send(alert.data(), n, error);  // best effort: the socket is about to close
+    }
+  }
+  socket_.close();
+}
+
+// --- the end ------------------------------------------------------------------------------------
+
+void Connection::fail_protocol(const protocol::DecodeError& error) {
+  if (!error_) {
+    error_ = error.code;
+    error_message_ = error.message;
+  }
+  // Fail the WebSocket connection (RFC 6455 7.1.7): send our close code, then close.
+  if (close_.start_local(error.close_code, truncate_reason(error.message))) {
+    writer_.push_close(error.close_code, truncate_reason(error.message));
+  }
+  phase_ = Phase::closing;
+  close_after_flush_ = true;
+  // The stream is broken: close as soon as our close frame is out, without waiting for the peer's.
+  fail_fast_ = true;
+  close_timer_.start(std::min(config_.close_timeout, std::chrono::milliseconds(1000)),
+                     [this] { socket_.close(); });
+  flush();
+}
+
+void Connection::fail(errc code, std::string message) {
+  if (ended_ || phase_ == Phase::ended) return;
+  if (!error_) {
+    error_ = code;
+    error_message_ = std::move(message);
+  }
+  if (socket_.valid()) {
+    socket_.close();  // on_socket_closed finishes
+    if (!socket_.valid() || ended_) return;
+    return;
+  }
+  finish(false);
+}
+
+void Connection::on_socket_closed(bool connected, const std::string& reason) {
+  writable_requested_ = false;
+  if (ended_ || phase_ == Phase::ended) return;
+  if (!error_) {
+    switch (phase_) {
+      case Phase::connecting:
+        if (!connected) {
+          last_connect_error_ = reason;
+          if (next_address_ < addresses_.size()) {
+            connect_next();
+            return;
+          }
+          const std::uint16_t port = config_.proxy ? config_.proxy->port : config_.url.port;
+          if (config_.proxy) {
+            error_ = errc::proxy_failed;
+            error_message_ = "cannot connect to the proxy " + describe_proxy(*config_.proxy);
+          } else {
+            error_ = errc::connect_refused;
+            error_message_ = "connection to " + format_host_port(address_, port) + " refused";
+          }
+          if (!reason.empty()) error_message_ += " (" + reason + ")";
+        } else {
+          error_ = errc::connect_refused;
+          error_message_ = "connection reset during connect";
+        }
+        break;
+      case Phase::proxy:
+        error_ = errc::proxy_failed;
+        error_message_ = "the proxy closed the connection before answering CONNECT";
+        break;
+      case Phase::tls:
+        if (tls_ && tls_->on_eof() == TlsSession::Status::error && !tls_->error_message().empty()) {
+          error_ = tls_->error_code();
+          error_message_ = tls_->error_message();
+        } else {
+          error_ = errc::tls_handshake_failed;
+          error_message_ = "the connection closed during the TLS handshake";
+        }
+        break;
+      case Phase::upgrading:
+        if (upgrade_) upgrade_->on_eof();
+        error_ = errc::handshake_failed;
+        error_message_ = upgrade_ && !upgrade_->error_message().empty()
+                             ? upgrade_->error_message()
+                             : "the connection closed before the handshake response was complete";
+        break;
+      case Phase::open:
+      case Phase::closing:
+        if (!close_.received() && !close_.sent()) {
+          error_ = errc::connection_lost;
+          error_message_ = "the connection closed without a close frame";
+        }
+        break;
+      default:
+        break;
+    }
+  }
+  finish(connected);
+}
+
+void Connection::finish(bool /*connected_socket*/) {
+  if (ended_) return;
+  ended_ = true;
+  const Phase last = phase_;
+  phase_ = Phase::ended;
+  connect_timer_.cancel();
+  close_timer_.cancel();
+  resolve_token_.reset();
+  if (socket_.valid()) socket_.close();
+  close_.on_transport_closed();
+
+  ConnectionEnd end;
+  end.opened = opened_;
+  end.error = error_;
+  end.message = error_message_;
+  end.http_status = http_status_;
+  end.http_headers = std::move(http_headers_);
+  if (opened_) {
+    end.code = close_.reported_code();
+    end.reason = close_.reported_reason();
+    end.closed_by_client = close_.initiated_locally();
+    end.clean = close_.clean();
+  } else {
+    end.closed_by_client = close_.sent() && !error_;
+  }
+  (void)last;
+  // Bytes in out_ never fully reached the socket: their messages were not sent.
+  end.unsent = std::move(out_tags_);
+  out_tags_.clear();
+  for (std::uint64_t tag : writer_.clear()) end.unsent.push_back(tag);
+  out_begin_ = out_end_ = 0;
+  handler_.on_end(std::move(end));
+}
+
+}  // namespace tether::transport

@@ -1,0 +1,170 @@
+#pragma once
+
+// One WebSocket connection attempt and, if it opens, its life: DNS off the loop thread, the TCP
+// connect, an optional HTTP CONNECT tunnel, optional TLS, the upgrade, then frames both ways and
+// the closing handshake. It ends exactly once, with an on_end() that says how.
+//
+// Loop-thread only. Writes go out through tether's own send() on the socket: the frame writer
+// fills a bounded buffer with as many queued frames as fit, and a full socket simply waits for the
+// next writable event (reads continue meanwhile, so a back-pressuring peer cannot deadlock it).
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "protocol/close_handshake.hpp"
+#include "protocol/frame_decoder.hpp"
+#include "protocol/frame_writer.hpp"
+#include "protocol/handshake.hpp"
+#include "protocol/http_head.hpp"
+#include "protocol/random.hpp"
+#include "tether/error.hpp"
+#include "transport/loop.hpp"
+#include "transport/proxy.hpp"
+#include "transport/tls.hpp"
+#include "transport/url.hpp"
+
+namespace tether::transport {
+
+struct ConnectionConfig {
+  Url url;
+  std::vector<protocol::Header> headers;
+  std::vector<std::string> subprotocols;
+  std::string origin;
+  std::shared_ptr<TlsContext> tls;                   ///< Required for wss.
+  std::optional<ProxyConfig> proxy;                  ///< HTTP CONNECT proxy; nullopt = direct.
+  std::chrono::milliseconds connect_timeout{10000};  ///< DNS to open; 0 = no limit.
+  std::chrono::milliseconds close_timeout{5000};     ///< Wait for the peer's close frame.
+  std::uint64_t max_message = 16u * 1024 * 1024;
+  std::size_t fragment_size = 0;  ///< Outbound fragmentation; 0 = one frame per message.
+};
+
+/// How a connection ended.
+struct ConnectionEnd {
+  bool opened = false;  ///< The WebSocket opened before the end.
+  /// The error, when the end was not a close both sides asked for (or the client's own close).
+  std::optional<errc> error;
+  std::string message;
+  int http_status = 0;  ///< The upgrade's status when error == handshake_rejected.
+  std::vector<protocol::Header> http_headers;
+  /// For an opened connection: the code and reason to report (1006 with no close frame).
+  std::uint16_t code = 1006;
+  std::string reason;
+  bool closed_by_client = false;  ///< The client sent the first close frame (or gave up first).
+  bool clean = false;             ///< Close frames went both ways.
+  /// Tags of messages the socket never fully took, oldest first.
+  std::vector<std::uint64_t> unsent;
+};
+
+class ConnectionHandler {
+ public:
+  virtual ~ConnectionHandler() = default;
+  virtual void on_open(const std::string& subprotocol) = 0;
+  /// A complete message; the view is valid during the call only.
+  virtual void on_message(protocol::Opcode op, std::string_view payload) = 0;
+  virtual void on_pong(std::string_view payload) = 0;
+  /// Any inbound frame arrived (liveness).
+  virtual void on_activity() {}
+  /// The socket took every byte of the message pushed with `tag`.
+  virtual void on_sent(std::uint64_t tag) = 0;
+  /// Called exactly once. The handler must not destroy the Connection inside this call (post it).
+  virtual void on_end(ConnectionEnd end) = 0;
+};
+
+class Connection final : private RawSocketHandler, private protocol::FrameSink {
+ public:
+  enum class Phase { idle, resolving, connecting, proxy, tls, upgrading, open, closing, ended };
+
+  Connection(Loop& loop, ConnectionConfig config, ConnectionHandler& handler);
+  /// Closes the socket without any further callback.
+  ~Connection() override;
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  void start();
+  /// Queues a data message; false when the connection is not open (nothing queued).
+  bool send(protocol::Opcode op, std::string payload, std::uint64_t tag);
+  bool ping(std::string_view payload);
+  /// Starts the closing handshake (or ends an attempt that has not opened yet).
+  void close(std::uint16_t code, std::string_view reason);
+  /// Ends the connection now with `code` as the error (heartbeat timeout, ...).
+  void abort(errc code, std::string message);
+
+  Phase phase() const noexcept { return phase_; }
+  bool is_open() const noexcept { return phase_ == Phase::open; }
+  /// Payload bytes accepted by send() and not yet written to the socket.
+  std::size_t buffered_amount() const noexcept;
+  /// The remote address in use ("127.0.0.1"), once connecting.
+  const std::string& address() const noexcept { return address_; }
+
+ private:
+  // RawSocketHandler
+  void on_socket_connected() override;
+  void on_socket_data(const std::uint8_t* data, std::size_t n) override;
+  void on_socket_writable() override;
+  void on_socket_closed(bool connected, const std::string& reason) override;
+  // FrameSink
+  void on_message(protocol::Opcode op, std::string_view payload) override;
+  void on_ping(std::string_view payload) override;
+  void on_pong(std::string_view payload) override;
+  void on_close(std::uint16_t code, std::string_view reason) override;
+
+  void connect_next();
+  void begin_tunnel_or_tls();
+  void begin_upgrade();
+  void on_transport_bytes(const std::uint8_t* data, std::size_t n);
+  void on_plain_bytes(const std::uint8_t* data, std::size_t n);
+  void write_plain(std::string_view bytes);  // pre-open protocol bytes, through TLS when on
+  void flush();
+  bool refill();
+  void fail(errc code, std::string message);
+  void fail_protocol(const protocol::DecodeError& error);
+  void finish(bool connected_socket);
+  void close_socket_after_flush();
+  std::string phase_name() const;
+
+  Loop& loop_;
+  ConnectionConfig config_;
+  ConnectionHandler& handler_;
+  Phase phase_ = Phase::idle;
+  RawSocket socket_;
+  Timer connect_timer_;
+  Timer close_timer_;
+  std::shared_ptr<void> resolve_token_;
+  std::vector<std::string> addresses_;
+  std::size_t next_address_ = 0;
+  std::string address_;
+  std::string last_connect_error_;
+
+  protocol::CsprngSource random_;
+  protocol::MaskKeyPool masks_;
+  protocol::FrameWriter writer_;
+  protocol::FrameDecoder decoder_;
+  protocol::CloseHandshake close_;
+  std::optional<protocol::HttpResponseHead> proxy_reply_;
+  std::optional<protocol::HandshakeResponse> upgrade_;
+  std::unique_ptr<TlsSession> tls_;
+
+  std::string pre_open_;           // CONNECT / upgrade bytes not yet in out_
+  std::vector<std::uint8_t> out_;  // bytes being written to the socket
+  std::size_t out_begin_ = 0;
+  std::size_t out_end_ = 0;
+  std::vector<std::uint64_t> out_tags_;  // messages completed by the bytes in out_
+  std::vector<std::uint8_t> scratch_;    // plaintext frames before encryption
+  bool writable_requested_ = false;
+  bool close_after_flush_ = false;
+  bool fail_fast_ = false;
+
+  std::optional<errc> error_;
+  std::string error_message_;
+  int http_status_ = 0;
+  std::vector<protocol::Header> http_headers_;
+  bool opened_ = false;
+  bool ended_ = false;
+};
+
+}  // namespace tether::transport

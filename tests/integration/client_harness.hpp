@@ -1,0 +1,131 @@
+#pragma once
+
+// Drives a tether::Client from a test: records every callback thread-safely and waits for
+// conditions with a deadline (never unbounded).
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <tether/tether.hpp>
+
+namespace tether::testing {
+
+struct Received {
+  MessageKind kind;
+  std::string data;
+};
+
+class ClientHarness {
+ public:
+  explicit ClientHarness(ClientOptions options, std::shared_ptr<Runtime> runtime = nullptr)
+      : runtime_(runtime ? std::move(runtime) : Runtime::create()),
+        client_(std::make_unique<Client>(std::move(options), runtime_)) {
+    client_->on_open([this](const OpenInfo& info) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      opened_ = true;
+      subprotocol_ = info.subprotocol;
+      changed_.notify_all();
+    });
+    client_->on_message([this](const Message& m) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      messages_.push_back({m.kind, std::string(m.data)});
+      changed_.notify_all();
+    });
+    client_->on_error([this](const Error& e) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      errors_.push_back(e);
+      changed_.notify_all();
+    });
+    client_->on_close([this](const CloseInfo& info) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      closes_.push_back(info);
+      changed_.notify_all();
+    });
+    client_->on_sent([this](MessageId id, std::size_t) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      sent_.push_back(id);
+      changed_.notify_all();
+    });
+  }
+
+  Client& client() { return *client_; }
+
+  Error start() { return client_->start(); }
+
+  /// Waits until `condition` holds; false on timeout. `condition` runs under the harness lock:
+  /// it must read the members directly, not through the locking accessors.
+  bool wait(const std::function<bool()>& condition,
+            std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    return changed_.wait_for(lock, timeout, condition);
+  }
+  bool wait_open(std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    return wait([this] { return opened_; }, timeout);
+  }
+  bool wait_messages(std::size_t n, std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+    return wait([this, n] { return messages_.size() >= n; }, timeout);
+  }
+  bool wait_error(std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    return wait([this] { return !errors_.empty(); }, timeout);
+  }
+  bool wait_close(std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    return wait([this] { return !closes_.empty(); }, timeout);
+  }
+  bool wait_sent(std::size_t n, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    return wait([this, n] { return sent_.size() >= n; }, timeout);
+  }
+  /// Waits for the client to finish (closed or failed).
+  bool wait_finished(std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!client_->is_finished()) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    return true;
+  }
+
+  std::vector<Received> messages() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return messages_;
+  }
+  std::vector<Error> errors() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return errors_;
+  }
+  std::vector<CloseInfo> closes() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return closes_;
+  }
+  std::size_t sent_count() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return sent_.size();
+  }
+  std::string subprotocol() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return subprotocol_;
+  }
+  bool opened() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return opened_;
+  }
+
+ private:
+  std::shared_ptr<Runtime> runtime_;
+  std::unique_ptr<Client> client_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  bool opened_ = false;
+  std::string subprotocol_;
+  std::vector<Received> messages_;
+  std::vector<Error> errors_;
+  std::vector<CloseInfo> closes_;
+  std::vector<MessageId> sent_;
+};
+
+}  // namespace tether::testing
