@@ -253,7 +253,51 @@ void ClientSession::report_error(errc code, std::string message, int http_status
   callbacks_.error(error);
 }
 
+bool ClientSession::follow_redirect(const transport::ConnectionEnd& end) {
+  const int status = end.http_status;
+  if (!options_.follow_redirects || end.opened || end.error != errc::handshake_rejected ||
+      !(status == 301 || status == 302 || status == 303 || status == 307 || status == 308) ||
+      redirects_ >= options_.max_redirects || close_requested_) {
+    return false;
+  }
+  std::string location;
+  for (const auto& header : end.http_headers) {
+    if (protocol::iequals(header.name, "Location")) location = header.value;
+  }
+  if (location.empty()) return false;
+  // A path on the same server, or an absolute URL (http and https map to ws and wss).
+  if (location[0] == '/') {
+    location = std::string(config_.url.secure ? "wss://" : "ws://") + config_.url.authority() +
+               location;
+  } else if (location.rfind("http://", 0) == 0) {
+    location = "ws://" + location.substr(7);
+  } else if (location.rfind("https://", 0) == 0) {
+    location = "wss://" + location.substr(8);
+  }
+  transport::Url next;
+  std::string message;
+  if (!transport::parse_ws_url(location, next, message)) return false;
+  if (next.secure && !config_.tls) return false;  // no TLS context prepared for a ws:// client
+  ++redirects_;
+  config_.url = next;
+  // The ending connection is inside its own callback: replace it on the next turn.
+  runtime_.loop.post([self = shared_from_this()] {
+    if (self->close_requested_ || self->detached_) {
+      self->connection_.reset();
+      self->finished_ = true;
+      self->runtime_.live.erase(self.get());
+      self->self_.reset();
+      return;
+    }
+    self->connection_ =
+        std::make_unique<transport::Connection>(self->runtime_.loop, self->config_, *self);
+    self->connection_->start();
+  });
+  return true;
+}
+
 void ClientSession::on_end(transport::ConnectionEnd end) {
+  if (follow_redirect(end)) return;
   open_.store(false, std::memory_order_release);
   if (end.error && !(end.closed_by_client && !end.opened && close_requested_)) {
     std::vector<std::pair<std::string, std::string>> headers;

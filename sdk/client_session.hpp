@@ -68,6 +68,7 @@ class ClientSession final : public transport::ConnectionHandler,
   void on_sent(std::uint64_t tag) override;
   void on_end(transport::ConnectionEnd end) override;
 
+  bool follow_redirect(const transport::ConnectionEnd& end);
   void do_start();
   void do_send(Outgoing message);
   void do_close(std::uint16_t code, std::string reason);
@@ -86,6 +87,7 @@ class ClientSession final : public transport::ConnectionHandler,
   std::uint16_t close_code_ = 1000;
   std::string close_reason_;
   bool detached_ = false;
+  int redirects_ = 0;
 
   std::atomic<bool> started_{false};
   std::atomic<bool> open_{false};

@@ -1,6 +1,7 @@
 #include "tether/runtime.hpp"
 
 #include <chrono>
+#include <cstdio>
 #include <thread>
 
 #include "client_session.hpp"
@@ -18,6 +19,10 @@ transport::LoopOptions loop_options(const RuntimeOptions& options) {
     auto log = options.log;
     out.log = [log](transport::LogLevel level, const std::string& line) {
       log(static_cast<LogLevel>(level), line);
+    };
+  } else {
+    out.log = [](transport::LogLevel, const std::string& line) {
+      std::fprintf(stderr, "tether: %s\n", line.c_str());
     };
   }
   return out;

@@ -132,7 +132,14 @@ int main(int argc, char** argv) {
 
   cli::EventLog log(options.events);
   Shared shared;
-  tether::Client client(options.client);
+  // tether's own log lines become `warning` events (stderr holds only JSON with --events).
+  tether::RuntimeOptions runtime_options;
+  runtime_options.log = [&log](tether::LogLevel, const std::string& line) {
+    log.event("warning", ",\"message\":" + cli::json_string(line));
+    log.human("warning: " + line);
+  };
+  auto runtime = tether::Runtime::create(runtime_options);
+  tether::Client client(options.client, runtime);
 
   client.on_open([&](const tether::OpenInfo& info) {
     log.event("open", ",\"subprotocol\":" +

@@ -44,6 +44,10 @@ struct ClientOptions {
   std::chrono::milliseconds close_timeout{5000};
   /// Largest inbound message accepted (bytes); a larger one fails with `message_too_big` (1009).
   std::size_t max_message = 16u * 1024 * 1024;
+  /// Follow an HTTP redirect (301, 302, 303, 307, 308 with a Location) answering the upgrade, up
+  /// to `max_redirects` times. Off by default: a redirect is `handshake_rejected`.
+  bool follow_redirects = false;
+  int max_redirects = 5;
   /// Split outbound messages into frames of at most this many bytes; 0 = one frame each.
   std::size_t fragment_size = 0;
 };

@@ -18,7 +18,9 @@ struct RuntimeOptions {
   /// true: tether runs the loop on a thread of its own. false: nothing runs until the
   /// application calls Runtime::poll() (game loops); tether then creates no loop thread.
   bool own_thread = true;
-  /// Receives log lines (tether's and libwebsockets'). Default: silent.
+  /// Receives log lines (tether's and libwebsockets'). Default (empty): lines at `log_levels`
+  /// go to stderr prefixed with "tether: ". Pass a function that ignores its arguments to
+  /// silence them.
   std::function<void(LogLevel, const std::string&)> log;
   /// Levels passed to `log`, as a bit mask of LogLevel (default: errors and warnings).
   int log_levels = static_cast<int>(LogLevel::error) | static_cast<int>(LogLevel::warning);

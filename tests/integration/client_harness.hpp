@@ -21,10 +21,18 @@ struct Received {
   std::string data;
 };
 
+/// A runtime whose log lines are dropped (tests are silent unless they ask).
+inline std::shared_ptr<Runtime> silent_runtime(bool own_thread = true) {
+  RuntimeOptions options;
+  options.own_thread = own_thread;
+  options.log = [](LogLevel, const std::string&) {};
+  return Runtime::create(options);
+}
+
 class ClientHarness {
  public:
   explicit ClientHarness(ClientOptions options, std::shared_ptr<Runtime> runtime = nullptr)
-      : runtime_(runtime ? std::move(runtime) : Runtime::create()),
+      : runtime_(runtime ? std::move(runtime) : silent_runtime()),
         client_(std::make_unique<Client>(std::move(options), runtime_)) {
     client_->on_open([this](const OpenInfo& info) {
       std::lock_guard<std::mutex> lock(mutex_);

@@ -457,6 +457,29 @@ TEST(TransportErrors, DroppedConnectionIsConnectionLost1006) {
   EXPECT_FALSE(h.closes()[0].clean);
 }
 
+TEST(TransportErrors, RedirectsAreNotFollowedUnlessEnabled) {
+  auto server = start_tether_server();
+  const std::string target = ws_url(server, "/echo");
+  const std::string path = "/status?code=302&reason=Found&header=Location:%20" + target;
+  {
+    ClientHarness h(direct(ws_url(server, path)));
+    ASSERT_FALSE(h.start());
+    ASSERT_TRUE(h.wait_error());
+    EXPECT_EQ(first_error(h), errc::handshake_rejected);
+    EXPECT_EQ(h.errors()[0].http_status, 302);
+  }
+  {
+    auto options = direct(ws_url(server, path));
+    options.follow_redirects = true;
+    ClientHarness h(options);
+    ASSERT_FALSE(h.start());
+    ASSERT_TRUE(h.wait_open());
+    h.client().send("redirected");
+    ASSERT_TRUE(h.wait_messages(1));
+    EXPECT_EQ(h.messages()[0].data, "redirected");
+  }
+}
+
 // --- close codes both ways ---------------------------------------------------------------------
 
 TEST(TransportClose, ServerCloseCodeAndReasonArriveAsSent) {
@@ -500,7 +523,7 @@ TEST(TransportClose, ServerClose1012IsKept) {
 
 TEST(TransportLifetime, DestroyingAClientWithAnOpenConnectionClosesIt) {
   auto server = start_python_echo();
-  auto runtime = Runtime::create();
+  auto runtime = silent_runtime();
   {
     Client client(direct(ws_url(server)), runtime);
     std::atomic<bool> open{false};
@@ -515,7 +538,7 @@ TEST(TransportLifetime, DestroyingAClientWithAnOpenConnectionClosesIt) {
 
 TEST(TransportLifetime, DestroyingTheClientFromItsOwnCallback) {
   auto server = start_python_echo();
-  auto runtime = Runtime::create();
+  auto runtime = silent_runtime();
   auto client = std::make_unique<Client>(direct(ws_url(server)), runtime);
   std::atomic<bool> destroyed{false};
   Client* raw = client.get();
@@ -532,7 +555,7 @@ TEST(TransportLifetime, DestroyingTheClientFromItsOwnCallback) {
 
 TEST(TransportLifetime, OneRuntimeCarriesManyConnections) {
   auto server = start_tether_server();
-  auto runtime = Runtime::create();
+  auto runtime = silent_runtime();
   std::vector<std::unique_ptr<ClientHarness>> clients;
   for (int i = 0; i < 50; ++i) {
     clients.push_back(std::make_unique<ClientHarness>(direct(ws_url(server, "/echo")), runtime));
@@ -547,9 +570,7 @@ TEST(TransportLifetime, OneRuntimeCarriesManyConnections) {
 
 TEST(TransportPoll, NoThreadModeRunsOnlyInsidePoll) {
   auto server = start_python_echo();
-  RuntimeOptions runtime_options;
-  runtime_options.own_thread = false;
-  auto runtime = Runtime::create(runtime_options);
+  auto runtime = silent_runtime(false);
   Client client(direct(ws_url(server)), runtime);
   std::vector<std::string> got;
   client.on_message([&](const Message& m) { got.emplace_back(m.data); });
