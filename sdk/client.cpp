@@ -26,6 +26,15 @@ void Client::on_sent(std::function<void(MessageId, std::size_t)> callback) {
   session_->set_callbacks([cb = std::move(callback)](detail::Callbacks& c) { c.sent = cb; });
 }
 
+void Client::on_state(std::function<void(State, State, const Cause&)> callback) {
+  session_->set_callbacks([cb = std::move(callback)](detail::Callbacks& c) { c.state = cb; });
+}
+void Client::on_reconnect_scheduled(
+    std::function<void(int, std::chrono::milliseconds)> callback) {
+  session_->set_callbacks(
+      [cb = std::move(callback)](detail::Callbacks& c) { c.reconnect_scheduled = cb; });
+}
+
 Error Client::start() {
   Error error = session_->prepare();
   if (!error) session_->start();
@@ -38,6 +47,10 @@ SendResult Client::send_binary(std::string_view bytes) {
 }
 void Client::ping(std::string_view payload) { session_->ping(payload); }
 void Client::close(std::uint16_t code, std::string_view reason) { session_->close(code, reason); }
+void Client::reconnect_now() { session_->reconnect_now(); }
+std::size_t Client::poll() { return session_->poll(); }
+State Client::state() const noexcept { return session_->state(); }
+Stats Client::stats() const { return session_->stats(); }
 bool Client::is_open() const noexcept { return session_->is_open(); }
 bool Client::is_finished() const noexcept { return session_->is_finished(); }
 std::size_t Client::buffered_amount() const noexcept { return session_->buffered_amount(); }

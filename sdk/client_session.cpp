@@ -1,16 +1,77 @@
 #include "client_session.hpp"
 
+#include <algorithm>
+#include <ctime>
 #include <future>
 #include <utility>
 
+#include "core/backoff.hpp"
 #include "protocol/handshake.hpp"
+#include "protocol/random.hpp"
 #include "transport/proxy.hpp"
 #include "transport/url.hpp"
 
 namespace tether::detail {
 
+namespace {
+
+core::TimePoint now() { return std::chrono::steady_clock::now(); }
+
+core::CoreOptions core_options(const ClientOptions& options) {
+  core::CoreOptions out;
+  out.reconnect = options.reconnect;
+  out.heartbeat = options.heartbeat;
+  return out;
+}
+
+// Retry-After: delay-seconds or an HTTP-date (RFC 9110 10.2.3).
+std::optional<std::chrono::milliseconds> parse_retry_after(const std::string& value) {
+  if (value.empty()) return std::nullopt;
+  if (std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    if (value.size() > 9) return core::kMaxRetryAfter;
+    return std::chrono::seconds(std::stol(value));
+  }
+  std::tm tm{};
+  const char* end = strptime(value.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  if (!end) return std::nullopt;
+  const std::time_t at = timegm(&tm);
+  const std::time_t current = std::time(nullptr);
+  return std::chrono::seconds(at > current ? at - current : 0);
+}
+
+Cause cause_from(const transport::ConnectionEnd& end) {
+  Cause cause;
+  cause.error = end.error;
+  cause.message = end.message;
+  cause.http_status = end.http_status;
+  cause.by_client = end.closed_by_client;
+  if (end.opened) {
+    cause.close_code = end.code;
+    cause.close_reason = end.reason;
+  }
+  for (const auto& header : end.http_headers) {
+    if (protocol::iequals(header.name, "Retry-After")) cause.retry_after = parse_retry_after(header.value);
+  }
+  return cause;
+}
+
+}  // namespace
+
+ClientSession::SeededRandom::SeededRandom() {
+  std::uint64_t seed = 0;
+  protocol::CsprngSource().fill(reinterpret_cast<std::uint8_t*>(&seed), sizeof seed);
+  engine_.seed(seed);
+}
+
+double ClientSession::SeededRandom::uniform() {
+  return std::generate_canonical<double, 53>(engine_);
+}
+
 ClientSession::ClientSession(Runtime::Impl& runtime, ClientOptions options)
-    : runtime_(runtime), options_(std::move(options)) {}
+    : runtime_(runtime),
+      options_(std::move(options)),
+      core_(core_options(options_), random_),
+      deadline_timer_(runtime.loop) {}
 
 ClientSession::~ClientSession() = default;
 
@@ -91,9 +152,50 @@ void ClientSession::set_callbacks(const std::function<void(Callbacks&)>& change)
     return;
   }
   runtime_.loop.post([self = shared_from_this(), change] {
-    if (!self->detached_) change(self->callbacks_);
+    if (self->callbacks_live()) change(self->callbacks_);
   });
 }
+
+// --- callbacks where the mode says ---------------------------------------------------------------
+
+void ClientSession::dispatch(std::function<void()> callback) {
+  switch (options_.callback_mode) {
+    case CallbackMode::loop_thread:
+      if (callbacks_live()) callback();
+      return;
+    case CallbackMode::poll: {
+      std::lock_guard<std::mutex> lock(queue_mutex_);
+      queued_.push_back(std::move(callback));
+      return;
+    }
+    case CallbackMode::executor:
+      if (!options_.executor) return;
+      options_.executor([self = shared_from_this(), callback = std::move(callback)] {
+        std::lock_guard<std::recursive_mutex> lock(self->callback_mutex_);
+        if (self->callbacks_live()) callback();
+      });
+      return;
+  }
+}
+
+std::size_t ClientSession::poll() {
+  std::size_t ran = 0;
+  if (!runtime_.loop.own_thread()) ran += runtime_.loop.poll();
+  std::vector<std::function<void()>> tasks;
+  {
+    std::lock_guard<std::mutex> lock(queue_mutex_);
+    tasks.swap(queued_);
+  }
+  for (auto& task : tasks) {
+    std::lock_guard<std::recursive_mutex> lock(callback_mutex_);
+    if (!callbacks_live()) break;
+    task();
+    ++ran;
+  }
+  return ran;
+}
+
+// --- control ------------------------------------------------------------------------------------
 
 void ClientSession::start() {
   if (started_.exchange(true)) return;
@@ -101,19 +203,17 @@ void ClientSession::start() {
 }
 
 void ClientSession::do_start() {
-  if (close_requested_ || detached_) {
-    finished_ = true;
-    return;
-  }
+  if (core_.state() != State::idle) return;
   self_ = shared_from_this();
   runtime_.live.insert(this);
-  connection_ = std::make_unique<transport::Connection>(runtime_.loop, config_, *this);
-  connection_->start();
+  state_since_ = now();
+  core_.start(state_since_);
+  apply_effects();
 }
 
 SendResult ClientSession::send(MessageKind kind, std::string_view data) {
   SendResult result;
-  if (closing_.load(std::memory_order_acquire) || finished_.load(std::memory_order_acquire)) {
+  if (closing_.load(std::memory_order_acquire) || is_finished()) {
     result.error = errc::closed;
     return result;
   }
@@ -129,16 +229,25 @@ SendResult ClientSession::send(MessageKind kind, std::string_view data) {
 }
 
 void ClientSession::do_send(Outgoing message) {
-  if (connection_ && connection_->is_open() && waiting_.empty()) {
+  if (core_.state() == State::open && connection_ && connection_->is_open() && waiting_.empty()) {
     in_flight_.emplace_back(message.id, message.payload.size());
     connection_->send(message.op, std::move(message.payload), message.id);
     return;
   }
-  if (finished_) {
+  if (core_.state() == State::closed || core_.state() == State::failed) {
     buffered_.fetch_sub(message.payload.size(), std::memory_order_relaxed);
     return;
   }
   waiting_.push_back(std::move(message));
+}
+
+void ClientSession::flush_waiting() {
+  while (!waiting_.empty() && connection_ && connection_->is_open()) {
+    Outgoing message = std::move(waiting_.front());
+    waiting_.pop_front();
+    in_flight_.emplace_back(message.id, message.payload.size());
+    connection_->send(message.op, std::move(message.payload), message.id);
+  }
 }
 
 void ClientSession::ping(std::string_view payload) {
@@ -150,41 +259,38 @@ void ClientSession::ping(std::string_view payload) {
 void ClientSession::close(std::uint16_t code, std::string_view reason) {
   closing_ = true;
   runtime_.loop.post([self = shared_from_this(), code, reason = std::string(reason)] {
-    self->do_close(code, reason);
+    self->core_.close(now(), code, reason);
+    self->apply_effects();
   });
 }
 
-void ClientSession::do_close(std::uint16_t code, std::string reason) {
-  if (close_requested_) return;
-  close_requested_ = true;
-  close_code_ = code;
-  close_reason_ = std::move(reason);
-  if (!connection_) {
-    finished_ = true;
-    return;
-  }
-  // Messages accepted before close() go out first (they are ahead of the close frame); those
-  // still waiting for the connection to open are sent once it does, then the close follows.
-  if (connection_->is_open() || connection_->phase() == transport::Connection::Phase::closing) {
-    connection_->close(close_code_, close_reason_);
-  } else if (waiting_.empty()) {
-    connection_->close(close_code_, close_reason_);
-  }
+void ClientSession::reconnect_now() {
+  runtime_.loop.post([self = shared_from_this()] {
+    self->core_.reconnect_now(now());
+    self->apply_effects();
+  });
 }
 
 void ClientSession::detach() {
   auto& loop = runtime_.loop;
+  {
+    // Waits for a queued callback running on another thread (poll and executor modes).
+    std::lock_guard<std::recursive_mutex> lock(callback_mutex_);
+    detached_ = true;
+  }
   auto body = [self = shared_from_this()] {
-    self->detached_ = true;
     // A callback may be running (the client destroyed from inside it): its std::function must
     // outlive the call, so the callbacks are released on a later turn of the loop.
     self->runtime_.loop.post([self] { self->callbacks_ = Callbacks{}; });
-    if (!self->close_requested_) self->do_close(1000, "");
+    self->closing_ = true;
+    self->core_.close(now(), 1000, "");
+    self->apply_effects();
   };
   if (loop.on_loop_thread() || !loop.own_thread()) {
     body();
     return;
   }
+  // Once this task has run on the loop thread, no loop-thread callback is running or will run.
   std::promise<void> done;
   auto finished = done.get_future();
   loop.post([&body, &done] {
@@ -195,69 +301,198 @@ void ClientSession::detach() {
 }
 
 void ClientSession::shutdown() {
-  if (!close_requested_) do_close(1001, "going away");
+  shutting_down_ = true;
+  core_.close(now(), 1001, "going away");
+  apply_effects();
 }
 
 void ClientSession::force_end() {
   if (connection_) connection_->abort(errc::connection_lost, "the runtime stopped");
+  if (!is_finished()) {
+    core_.close(now(), 1001, "going away");
+    apply_effects();
+  }
+  if (!is_finished() && connection_) {
+    // The close handshake cannot finish any more: end the attempt without it.
+    connection_->abort(errc::connection_lost, "the runtime stopped");
+  }
 }
 
-// --- connection events -------------------------------------------------------------------------
+Stats ClientSession::stats() const {
+  std::lock_guard<std::mutex> lock(stats_mutex_);
+  Stats out = stats_;
+  out.time_in_state = std::chrono::duration_cast<std::chrono::milliseconds>(now() - state_since_);
+  return out;
+}
+
+// --- the core's effects --------------------------------------------------------------------------
+
+void ClientSession::apply_effects() {
+  if (applying_) return;  // an effect caused another input: the outer loop picks its effects up
+  applying_ = true;
+  for (;;) {
+    std::vector<core::Effect> effects;
+    effects.swap(pending_effects_);
+    for (auto& e : core_.take_effects()) effects.push_back(std::move(e));
+    if (effects.empty()) break;
+    for (auto& e : effects) {
+      if (std::holds_alternative<core::effect::OpenTransport>(e)) {
+        release_connection();
+        connection_ = std::make_unique<transport::Connection>(runtime_.loop, config_, *this);
+        connection_->start();
+      } else if (auto* close = std::get_if<core::effect::CloseTransport>(&e)) {
+        if (connection_) connection_->close(close->code, close->reason);
+      } else if (auto* abort = std::get_if<core::effect::AbortTransport>(&e)) {
+        if (connection_) connection_->abort(abort->error, abort->message);
+      } else if (std::holds_alternative<core::effect::SendPing>(e)) {
+        if (connection_ && connection_->is_open()) {
+          if (options_.heartbeat.app_ping.empty()) {
+            connection_->ping("");
+          } else {
+            connection_->send(protocol::Opcode::text, options_.heartbeat.app_ping, 0);
+          }
+        }
+      } else if (auto* change = std::get_if<core::effect::StateChange>(&e)) {
+        state_.store(change->to, std::memory_order_release);
+        {
+          std::lock_guard<std::mutex> lock(stats_mutex_);
+          state_since_ = core_.stats().state_since;
+          stats_.attempts = core_.stats().attempts;
+          stats_.reconnects = core_.stats().reconnects;
+          stats_.last_rtt = core_.stats().last_rtt;
+        }
+        if (callbacks_.state) {
+          auto callback = callbacks_.state;
+          dispatch([callback, from = change->from, to = change->to, cause = change->cause] {
+            callback(from, to, cause);
+          });
+        }
+        if (change->to == State::open) flush_waiting();
+        if (change->to == State::closed || change->to == State::failed) finish();
+      } else if (auto* scheduled = std::get_if<core::effect::ReconnectScheduled>(&e)) {
+        if (callbacks_.reconnect_scheduled) {
+          auto callback = callbacks_.reconnect_scheduled;
+          dispatch([callback, attempt = scheduled->attempt, delay = scheduled->delay] {
+            callback(attempt, delay);
+          });
+        }
+      }
+    }
+  }
+  applying_ = false;
+  arm_deadline();
+}
+
+void ClientSession::arm_deadline() {
+  if (is_finished()) {
+    deadline_timer_.cancel();
+    return;
+  }
+  const auto deadline = core_.next_deadline();
+  if (!deadline) {
+    deadline_timer_.cancel();
+    return;
+  }
+  const auto delay = std::chrono::duration_cast<std::chrono::microseconds>(*deadline - now());
+  deadline_timer_.start(std::max(delay, std::chrono::microseconds(0)), [this] {
+    core_.on_deadline(now());
+    apply_effects();
+  });
+}
+
+void ClientSession::release_connection() {
+  if (!connection_) return;
+  // It may be inside its own callback: destroy it on the next turn of the loop.
+  std::shared_ptr<transport::Connection> retired(std::move(connection_));
+  runtime_.loop.post([retired] {});
+}
+
+void ClientSession::finish() {
+  deadline_timer_.cancel();
+  for (auto& message : waiting_) buffered_.fetch_sub(message.payload.size(), std::memory_order_relaxed);
+  waiting_.clear();
+  runtime_.live.erase(this);
+  if (self_) runtime_.loop.post([self = std::move(self_)] {});
+}
+
+// --- connection events --------------------------------------------------------------------------
 
 void ClientSession::on_open(const std::string& subprotocol) {
-  open_.store(true, std::memory_order_release);
-  if (!detached_ && callbacks_.open) callbacks_.open(OpenInfo{subprotocol});
-  // What waited for the connection goes out now, in order.
-  while (!waiting_.empty() && connection_ && connection_->is_open()) {
-    Outgoing message = std::move(waiting_.front());
-    waiting_.pop_front();
-    in_flight_.emplace_back(message.id, message.payload.size());
-    connection_->send(message.op, std::move(message.payload), message.id);
+  if (callbacks_.open) {
+    auto callback = callbacks_.open;
+    dispatch([callback, info = OpenInfo{subprotocol}] { callback(info); });
   }
-  if (close_requested_ && connection_ && connection_->is_open()) {
-    connection_->close(close_code_, close_reason_);
-  }
+  core_.on_transport_open(now());
+  apply_effects();
 }
+
+void ClientSession::on_activity() { core_.on_frame(now()); }
 
 void ClientSession::on_message(protocol::Opcode op, std::string_view payload) {
-  if (detached_ || !callbacks_.message) return;
-  Message message;
-  message.kind = op == protocol::Opcode::text ? MessageKind::text : MessageKind::binary;
-  message.data = payload;
-  callbacks_.message(message);
+  if (op == protocol::Opcode::text && !options_.heartbeat.app_pong.empty() &&
+      payload == options_.heartbeat.app_pong) {
+    core_.on_pong(now());
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(stats_mutex_);
+    ++stats_.messages_received;
+    stats_.bytes_received += payload.size();
+  }
+  if (!callbacks_.message) return;
+  const MessageKind kind = op == protocol::Opcode::text ? MessageKind::text : MessageKind::binary;
+  if (options_.callback_mode == CallbackMode::loop_thread) {
+    if (!callbacks_live()) return;
+    Message message;
+    message.kind = kind;
+    message.data = payload;
+    callbacks_.message(message);
+    return;
+  }
+  auto callback = callbacks_.message;
+  dispatch([callback, kind, data = std::string(payload)] {
+    Message message;
+    message.kind = kind;
+    message.data = data;
+    callback(message);
+  });
 }
 
-void ClientSession::on_pong(std::string_view /*payload*/) {}
+void ClientSession::on_pong(std::string_view /*payload*/) {
+  core_.on_pong(now());
+  std::lock_guard<std::mutex> lock(stats_mutex_);
+  stats_.last_rtt = core_.stats().last_rtt;
+}
 
 void ClientSession::on_sent(std::uint64_t tag) {
+  if (tag == 0) return;  // the application-level ping
   // Messages complete in the order they were handed over.
   while (!in_flight_.empty()) {
     auto [id, bytes] = in_flight_.front();
     in_flight_.pop_front();
     buffered_.fetch_sub(bytes, std::memory_order_relaxed);
-    if (id == tag) {
-      if (!detached_ && callbacks_.sent) callbacks_.sent(id, bytes);
-      break;
+    if (id != tag) continue;
+    {
+      std::lock_guard<std::mutex> lock(stats_mutex_);
+      ++stats_.messages_sent;
+      stats_.bytes_sent += bytes;
     }
+    if (!callbacks_.sent) break;
+    if (options_.callback_mode == CallbackMode::loop_thread) {
+      if (callbacks_live()) callbacks_.sent(id, bytes);
+    } else {
+      auto callback = callbacks_.sent;
+      dispatch([callback, id = id, bytes = bytes] { callback(id, bytes); });
+    }
+    break;
   }
-}
-
-void ClientSession::report_error(errc code, std::string message, int http_status,
-                                 std::vector<std::pair<std::string, std::string>> headers) {
-  if (detached_ || !callbacks_.error) return;
-  Error error;
-  error.code = code;
-  error.message = std::move(message);
-  error.http_status = http_status;
-  error.http_headers = std::move(headers);
-  callbacks_.error(error);
 }
 
 bool ClientSession::follow_redirect(const transport::ConnectionEnd& end) {
   const int status = end.http_status;
   if (!options_.follow_redirects || end.opened || end.error != errc::handshake_rejected ||
       !(status == 301 || status == 302 || status == 303 || status == 307 || status == 308) ||
-      redirects_ >= options_.max_redirects || close_requested_) {
+      redirects_ >= options_.max_redirects || closing_.load()) {
     return false;
   }
   std::string location;
@@ -280,15 +515,11 @@ bool ClientSession::follow_redirect(const transport::ConnectionEnd& end) {
   if (next.secure && !config_.tls) return false;  // no TLS context prepared for a ws:// client
   ++redirects_;
   config_.url = next;
-  // The ending connection is inside its own callback: replace it on the next turn.
+  // The ending connection is inside its own callback: replace it on the next turn. The core
+  // still sees one attempt in progress.
+  release_connection();
   runtime_.loop.post([self = shared_from_this()] {
-    if (self->close_requested_ || self->detached_) {
-      self->connection_.reset();
-      self->finished_ = true;
-      self->runtime_.live.erase(self.get());
-      self->self_.reset();
-      return;
-    }
+    if (self->state() != State::connecting) return;
     self->connection_ =
         std::make_unique<transport::Connection>(self->runtime_.loop, self->config_, *self);
     self->connection_->start();
@@ -298,31 +529,47 @@ bool ClientSession::follow_redirect(const transport::ConnectionEnd& end) {
 
 void ClientSession::on_end(transport::ConnectionEnd end) {
   if (follow_redirect(end)) return;
-  open_.store(false, std::memory_order_release);
-  if (end.error && !(end.closed_by_client && !end.opened && close_requested_)) {
-    std::vector<std::pair<std::string, std::string>> headers;
-    for (auto& header : end.http_headers) headers.emplace_back(header.name, header.value);
-    report_error(*end.error, end.message, end.http_status, std::move(headers));
+  // The core decides first, so the close event can say whether a reconnect follows; its effects
+  // are carried out after the error and close callbacks.
+  const Cause cause = cause_from(end);
+  if (end.opened) {
+    core_.on_transport_closed(now(), cause);
+  } else {
+    core_.on_transport_failed(now(), cause);
   }
-  if (end.opened && !detached_ && callbacks_.close) {
+  auto effects = core_.take_effects();
+  bool reconnect = false;
+  for (const auto& e : effects) {
+    if (auto* change = std::get_if<core::effect::StateChange>(&e)) {
+      reconnect = reconnect || change->to == State::waiting;
+    }
+  }
+  const bool client_closed_attempt = end.closed_by_client && !end.opened && closing_.load();
+  if (end.error && !client_closed_attempt && callbacks_.error) {
+    Error error;
+    error.code = *end.error;
+    error.message = end.message;
+    error.http_status = end.http_status;
+    for (auto& header : end.http_headers) error.http_headers.emplace_back(header.name, header.value);
+    auto callback = callbacks_.error;
+    dispatch([callback, error = std::move(error)] { callback(error); });
+  }
+  if (end.opened && callbacks_.close) {
     CloseInfo info;
     info.code = end.code;
     info.reason = end.reason;
     info.by_client = end.closed_by_client;
     info.clean = end.clean;
-    callbacks_.close(info);
+    info.reconnect = reconnect;
+    auto callback = callbacks_.close;
+    dispatch([callback, info = std::move(info)] { callback(info); });
   }
-  for (auto& message : waiting_) buffered_.fetch_sub(message.payload.size(), std::memory_order_relaxed);
-  waiting_.clear();
+  // Messages handed to this connection and not taken by its socket are gone with it.
   for (auto& [id, bytes] : in_flight_) buffered_.fetch_sub(bytes, std::memory_order_relaxed);
   in_flight_.clear();
-  finished_.store(true, std::memory_order_release);
-  runtime_.live.erase(this);
-  // The connection is inside its own callback: release it on the next turn of the loop.
-  runtime_.loop.post([self = std::move(self_)]() mutable {
-    self->connection_.reset();
-    self.reset();
-  });
+  release_connection();
+  for (auto& e : effects) pending_effects_.push_back(std::move(e));
+  apply_effects();
 }
 
 }  // namespace tether::detail

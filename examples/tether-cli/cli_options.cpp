@@ -10,6 +10,16 @@ namespace cli {
 
 namespace {
 
+bool parse_double(const std::string& text, double min, double max, double& out) {
+  if (text.empty()) return false;
+  errno = 0;
+  char* end = nullptr;
+  const double value = std::strtod(text.c_str(), &end);
+  if (errno != 0 || *end != '\0' || !(value >= min && value <= max)) return false;
+  out = value;
+  return true;
+}
+
 bool parse_integer(const std::string& text, long long min, long long max, long long& out) {
   if (text.empty()) return false;
   errno = 0;
@@ -34,6 +44,15 @@ const char* usage_text() {
          "      --insecure               accept any server certificate\n"
          "      --proxy URL              HTTP CONNECT proxy (default: the environment)\n"
          "      --connect-timeout MS     DNS + TCP + TLS + upgrade, default 10000 (0 = none)\n"
+         "      --backoff-initial MS     default 500\n"
+         "      --backoff-max MS         default 30000\n"
+         "      --backoff-multiplier X   default 2.0 (>= 1)\n"
+         "      --jitter F               0..1, default 0.5\n"
+         "      --min-uptime MS          ready this long before the backoff resets, default 5000\n"
+         "      --max-retries N          retries per outage; -1 = forever (default)\n"
+         "      --no-reconnect\n"
+         "      --ping-interval MS       0 = off, default 20000\n"
+         "      --pong-timeout MS        default 10000\n"
          "      --max-message BYTES      largest inbound message, default 16777216\n"
          "      --events                 JSON-lines event log on stderr\n"
          "      --stay                   keep running after stdin EOF\n"
@@ -95,6 +114,43 @@ ParseResult parse_command_line(int argc, char** argv, CliOptions& out, std::stri
         return ParseResult::usage_error;
       }
       out.client.connect_timeout = std::chrono::milliseconds(ms);
+    } else if (arg == "--backoff-initial" || arg == "--backoff-max" || arg == "--min-uptime" ||
+               arg == "--ping-interval" || arg == "--pong-timeout") {
+      long long ms = 0;
+      if (!value(v)) return ParseResult::usage_error;
+      const long long min = arg == "--pong-timeout" ? 1 : 0;
+      if (!parse_integer(v, min, 86400000LL, ms)) {
+        message = "invalid " + arg + " '" + v + "' (milliseconds, >= " + std::to_string(min) + ")";
+        return ParseResult::usage_error;
+      }
+      const std::chrono::milliseconds d(ms);
+      if (arg == "--backoff-initial") out.client.reconnect.initial = d;
+      if (arg == "--backoff-max") out.client.reconnect.max = d;
+      if (arg == "--min-uptime") out.client.reconnect.min_uptime = d;
+      if (arg == "--ping-interval") out.client.heartbeat.ping_interval = d;
+      if (arg == "--pong-timeout") out.client.heartbeat.pong_timeout = d;
+    } else if (arg == "--backoff-multiplier") {
+      if (!value(v)) return ParseResult::usage_error;
+      if (!parse_double(v, 1.0, 1000.0, out.client.reconnect.multiplier)) {
+        message = "invalid --backoff-multiplier '" + v + "' (>= 1)";
+        return ParseResult::usage_error;
+      }
+    } else if (arg == "--jitter") {
+      if (!value(v)) return ParseResult::usage_error;
+      if (!parse_double(v, 0.0, 1.0, out.client.reconnect.jitter)) {
+        message = "invalid --jitter '" + v + "' (0..1)";
+        return ParseResult::usage_error;
+      }
+    } else if (arg == "--max-retries") {
+      long long n = 0;
+      if (!value(v)) return ParseResult::usage_error;
+      if (!parse_integer(v, -1, 1000000000LL, n)) {
+        message = "invalid --max-retries '" + v + "' (-1 = forever, or >= 0)";
+        return ParseResult::usage_error;
+      }
+      out.client.reconnect.max_retries = static_cast<int>(n);
+    } else if (arg == "--no-reconnect") {
+      out.client.reconnect.enabled = false;
     } else if (arg == "--max-message") {
       long long bytes = 0;
       if (!value(v)) return ParseResult::usage_error;

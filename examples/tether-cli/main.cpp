@@ -21,12 +21,6 @@
 
 namespace {
 
-// Close codes after which a client does not reconnect (the contract's "stop" list).
-bool is_stop_code(unsigned code) {
-  return code == 1000 || code == 1003 || (code >= 1007 && code <= 1010) ||
-         (code >= 3500 && code <= 3999) || (code >= 4500 && code <= 4999);
-}
-
 std::string hex_bytes(std::string_view data) {
   static const char* digits = "0123456789abcdef";
   std::string out;
@@ -184,17 +178,34 @@ int main(int argc, char** argv) {
   });
   client.on_close([&](const tether::CloseInfo& info) {
     log.event("close", ",\"code\":" + std::to_string(info.code) +
-                           ",\"reason\":" + cli::json_string(info.reason) + ",\"reconnect\":false");
+                           ",\"reason\":" + cli::json_string(info.reason) +
+                           ",\"reconnect\":" + (info.reconnect ? "true" : "false"));
     log.human("closed: " + std::to_string(info.code) +
-              (info.reason.empty() ? "" : " " + info.reason));
+              (info.reason.empty() ? "" : " " + info.reason) +
+              (info.reconnect ? " (reconnecting)" : ""));
+  });
+  client.on_state([&](tether::State from, tether::State to, const tether::Cause& cause) {
+    log.event("state", ",\"from\":" + cli::json_string(tether::to_string(from)) +
+                           ",\"to\":" + cli::json_string(tether::to_string(to)));
     std::lock_guard<std::mutex> lock(shared.mutex);
-    if (info.by_client && shared.close_requested && (info.code == 1000)) {
-      shared.exit_code = 0;
-    } else if (!info.by_client && is_stop_code(info.code)) {
-      shared.exit_code = 3;
-    } else {
+    if (to == tether::State::closed) {
+      // The client's own close, or the server's close with a code that means stop.
+      shared.exit_code = cause.by_client ? 0 : 3;
+    } else if (to == tether::State::failed) {
       shared.exit_code = 2;
+      if (cause.error == tether::errc::retries_exhausted) {
+        log.event("error", ",\"code\":\"retries_exhausted\",\"message\":" +
+                               cli::json_string(cause.message));
+        log.human("error: retries_exhausted: " + cause.message);
+      }
     }
+    shared.changed.notify_all();
+  });
+  client.on_reconnect_scheduled([&](int attempt, std::chrono::milliseconds delay) {
+    log.event("reconnect_scheduled", ",\"attempt\":" + std::to_string(attempt) +
+                                         ",\"delay_ms\":" + std::to_string(delay.count()));
+    log.human("reconnecting in " + std::to_string(delay.count()) + " ms (attempt " +
+              std::to_string(attempt) + ")");
   });
 
   if (options.client.tls.insecure) {

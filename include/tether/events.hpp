@@ -36,6 +36,7 @@ struct CloseInfo {
   std::string reason;
   bool by_client = false;  ///< The client closed first (its own choice, or failing the connection).
   bool clean = false;      ///< Close frames went both ways.
+  bool reconnect = false;  ///< A reconnect follows (per the reconnect policy).
 };
 
 /// A failure. Converts to true when there is one, so `if (auto e = client.start())` reads well.

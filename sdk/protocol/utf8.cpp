@@ -105,20 +105,18 @@ bool Utf8Validator::feed(const std::uint8_t* data, std::size_t n) noexcept {
   std::uint64_t state = std::uint64_t{state_} * kBits;
   const std::uint8_t* p = data;
   const std::uint8_t* const end = data + n;
-  // Eight bytes at a time: between code points, an all-ASCII word needs no DFA step at all;
-  // otherwise the word goes through the DFA without branches and is checked once.
-  while (static_cast<std::size_t>(end - p) >= 8) {
+  // Eight bytes at a time. Between code points, all-ASCII words need no DFA step: they are
+  // skipped in a tight loop, two words per test. A word with a non-ASCII byte (or any word inside
+  // a sequence) goes through the DFA without branches and is checked once.
+  for (;;) {
     if ((state & 63) == kAcceptShift) {
-      if (static_cast<std::size_t>(end - p) >= 16 &&
-          ((load64(p) | load64(p + 8)) & kHighBits) == 0) {
+      while (static_cast<std::size_t>(end - p) >= 16 &&
+             ((load64(p) | load64(p + 8)) & kHighBits) == 0) {
         p += 16;
-        continue;
       }
-      if ((load64(p) & kHighBits) == 0) {
-        p += 8;
-        continue;
-      }
+      if (static_cast<std::size_t>(end - p) >= 8 && (load64(p) & kHighBits) == 0) p += 8;
     }
+    if (static_cast<std::size_t>(end - p) < 8) break;
     for (int i = 0; i < 8; ++i) state = step(state, p[i]);
     p += 8;
     // Reject is absorbing: checking once per word still fails within the same call.

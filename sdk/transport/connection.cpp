@@ -316,7 +316,10 @@ void Connection::close(std::uint16_t code, std::string_view reason) {
     return;
   }
   if (!close_.start_local(code, truncate_reason(reason))) return;
-  writer_.push_close(code, truncate_reason(reason));
+  // A close frame is a control frame, which the writer sends ahead of queued data: hold it until
+  // every message accepted before close() has been framed.
+  deferred_close_ = std::make_pair(code, truncate_reason(reason));
+  push_deferred_close();
   phase_ = Phase::closing;
   if (close_.received()) close_after_flush_ = true;
   close_timer_.start(config_.close_timeout, [this] { socket_.close(); });
@@ -338,7 +341,10 @@ void Connection::flush() {
   }
   std::size_t budget = kWriteBudget;
   while (budget > 0) {
-    if (out_begin_ == out_end_ && !refill()) break;
+    if (out_begin_ == out_end_) {
+      push_deferred_close();
+      if (!refill()) break;
+    }
     int error = 0;
     const long sent = socket_.send(out_.data() + out_begin_, out_end_ - out_begin_, error);
     if (sent < 0) {
@@ -414,6 +420,12 @@ bool Connection::refill() {
   if (out_.size() < pending) out_.resize(pending);
   out_end_ = tls_->read_ciphertext(out_.data(), out_.size());
   return out_end_ > 0;
+}
+
+void Connection::push_deferred_close() {
+  if (!deferred_close_ || writer_.pending_messages() > 0 || !writer_.empty()) return;
+  writer_.push_close(deferred_close_->first, deferred_close_->second);
+  deferred_close_.reset();
 }
 
 void Connection::close_socket_after_flush() {

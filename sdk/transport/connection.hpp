@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "protocol/close_handshake.hpp"
@@ -125,6 +126,7 @@ class Connection final : private RawSocketHandler, private protocol::FrameSink {
   void fail_protocol(const protocol::DecodeError& error);
   void finish(bool connected_socket);
   void close_socket_after_flush();
+  void push_deferred_close();
   std::string phase_name() const;
 
   Loop& loop_;
@@ -158,6 +160,7 @@ class Connection final : private RawSocketHandler, private protocol::FrameSink {
   bool writable_requested_ = false;
   bool close_after_flush_ = false;
   bool fail_fast_ = false;
+  std::optional<std::pair<std::uint16_t, std::string>> deferred_close_;
 
   std::optional<errc> error_;
   std::string error_message_;
