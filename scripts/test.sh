@@ -3,7 +3,8 @@
 # sanitizer builds, and the packaging test (install + consume, static and shared).
 #
 # Environment:
-#   TETHER_SANITIZERS=0   skip the ASan/UBSan and TSan builds (default: run them)
+#   TETHER_SANITIZERS=0   skip the ASan/UBSan and TSan builds (default: run them; ASan+UBSan
+#                         runs every test, TSan the integration and threading tests)
 #   TETHER_PACKAGING=0    skip the install/consumer test (default: run it)
 #   JOBS=N                parallel build jobs (default: nproc)
 set -euo pipefail
@@ -32,6 +33,15 @@ if [[ "${TETHER_SANITIZERS:-1}" != 0 ]]; then
   step "tests under ASan + UBSan"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --preset asan -j "$jobs"
+fi
+
+if [[ "${TETHER_SANITIZERS:-1}" != 0 ]]; then
+  step "ThreadSanitizer build"
+  cmake --preset tsan >/dev/null
+  cmake --build --preset tsan -j "$jobs"
+  step "integration and threading tests under TSan"
+  TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$root/tests/tsan.supp" \
+    ctest --preset tsan -j "$jobs" -L integration
 fi
 
 if [[ "${TETHER_PACKAGING:-1}" != 0 ]]; then

@@ -159,6 +159,7 @@ Loop::Loop(LoopOptions options) : options_(std::move(options)) {
   resolver_ = std::make_unique<Resolver>(*this);
   if (options_.own_thread) {
     thread_ = std::thread([this] { run_thread(); });
+    loop_thread_id_ = thread_.get_id();
   } else {
     loop_thread_id_ = std::this_thread::get_id();
   }
@@ -187,7 +188,6 @@ Loop::~Loop() {
 }
 
 void Loop::run_thread() {
-  loop_thread_id_ = std::this_thread::get_id();
   for (;;) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -206,7 +206,7 @@ void Loop::post(std::function<void()> task) {
 }
 
 bool Loop::on_loop_thread() const noexcept {
-  return std::this_thread::get_id() == loop_thread_id_;
+  return std::this_thread::get_id() == loop_thread_id_.load(std::memory_order_relaxed);
 }
 
 std::size_t Loop::drain_inbox() {
@@ -225,7 +225,7 @@ std::size_t Loop::drain_inbox() {
 }
 
 std::size_t Loop::poll() {
-  loop_thread_id_ = std::this_thread::get_id();
+  loop_thread_id_.store(std::this_thread::get_id(), std::memory_order_relaxed);
   std::size_t ran = drain_inbox();
   // -1: poll() with a zero timeout (a timeout >= 0 is ignored by 4.1.6 and blocks).
   lws_service(context_, -1);

@@ -4,6 +4,7 @@
 // poll() calls), raw client sockets, millisecond timers and the cross-thread task inbox. Everything
 // libwebsockets-specific stays in loop.cpp; the rest of tether sees this interface.
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -110,7 +111,7 @@ class Loop {
   LoopOptions options_;
   lws_context* context_ = nullptr;
   std::thread thread_;
-  std::thread::id loop_thread_id_;
+  std::atomic<std::thread::id> loop_thread_id_{};
   mutable std::mutex mutex_;
   std::vector<std::function<void()>> inbox_;
   bool stopping_ = false;
