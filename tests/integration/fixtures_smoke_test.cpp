@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <ostream>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -375,6 +376,10 @@ struct BadCertCase {
   std::string CertSet::*key;
   long expected_error;
 };
+
+void PrintTo(const BadCertCase& c, std::ostream* os) {
+  *os << c.name;
+}
 
 class FixturesSmokeBadCert : public FixturesSmoke,
                              public ::testing::WithParamInterface<BadCertCase> {};

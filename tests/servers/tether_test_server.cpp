@@ -927,6 +927,7 @@ void Conn::on_request_bytes(const std::uint8_t* data, std::size_t n) {
     if (request_.size() > kMaxRequestBytes || end != std::string::npos) {
       reject("request_too_large", 431,
              "the upgrade request exceeds " + std::to_string(kMaxRequestBytes) + " bytes");
+      std::string().swap(request_);
     }
     return;
   }

@@ -220,8 +220,9 @@ std::string TempDir::file(std::string_view name) const {
 
 void TempDir::remove() noexcept {
   if (path_.empty()) return;
+  const char* keep = std::getenv("TETHER_KEEP_TEST_DIRS");
   std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
+  if (keep == nullptr || *keep == '\0' || *keep == '0') std::filesystem::remove_all(path_, ec);
   path_.clear();
 }
 

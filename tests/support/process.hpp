@@ -19,7 +19,8 @@
 
 namespace tether::testing {
 
-/// A fresh directory under /tmp (mkdtemp), removed with everything in it on destruction.
+/// A fresh directory under /tmp (mkdtemp), removed with everything in it on destruction (kept
+/// when the environment sets TETHER_KEEP_TEST_DIRS=1, to read server logs after a failure).
 class TempDir {
  public:
   /// Creates /tmp/<prefix>-XXXXXX; throws std::runtime_error on failure.
@@ -155,7 +156,8 @@ class ServerProcess {
   /// The server's own temp dir (log, configuration files).
   const std::string& dir() const noexcept;
   std::string log_path() const;
-  /// Everything the server printed (all runs), then the extra log files.
+  /// Everything the server printed, each run after a "=== start: <argv>" line, then the extra
+  /// log files.
   std::string log() const;
   /// Polls the output until it contains `needle` (true) or `timeout` passes (false).
   /// With `current_run_only`, output of earlier runs (before restart) is ignored.
