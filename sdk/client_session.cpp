@@ -44,7 +44,8 @@ Cause cause_from(const transport::ConnectionEnd& end) {
   cause.error = end.error;
   cause.message = end.message;
   cause.http_status = end.http_status;
-  cause.by_client = end.closed_by_client;
+  // Failing the connection (1002/1007/1009 sent first) is not the application's own close.
+  cause.by_client = end.closed_by_client && !end.error;
   if (end.opened) {
     cause.close_code = end.code;
     cause.close_reason = end.reason;
@@ -159,6 +160,8 @@ void ClientSession::set_callbacks(const std::function<void(Callbacks&)>& change)
 // --- callbacks where the mode says ---------------------------------------------------------------
 
 void ClientSession::dispatch(std::function<void()> callback) {
+  // After detach() nothing reaches the application, not even the executor itself.
+  if (!callbacks_live()) return;
   switch (options_.callback_mode) {
     case CallbackMode::loop_thread:
       if (callbacks_live()) callback();
@@ -545,10 +548,21 @@ void ClientSession::on_end(transport::ConnectionEnd end) {
     }
   }
   const bool client_closed_attempt = end.closed_by_client && !end.opened && closing_.load();
-  if (end.error && !client_closed_attempt && callbacks_.error) {
+  // Rejected credentials are reported as auth_rejected, whichever way the server said it.
+  std::optional<errc> reported = end.error;
+  std::string reported_message = end.message;
+  if (reported == errc::handshake_rejected && (end.http_status == 401 || end.http_status == 403)) {
+    reported = errc::auth_rejected;
+  }
+  if (!reported && end.opened && !end.closed_by_client && (end.code == 4001 || end.code == 4003)) {
+    reported = errc::auth_rejected;
+    reported_message = "the server closed with " + std::to_string(end.code) +
+                       (end.reason.empty() ? "" : " " + end.reason);
+  }
+  if (reported && !client_closed_attempt && callbacks_.error) {
     Error error;
-    error.code = *end.error;
-    error.message = end.message;
+    error.code = *reported;
+    error.message = reported_message;
     error.http_status = end.http_status;
     for (auto& header : end.http_headers) error.http_headers.emplace_back(header.name, header.value);
     auto callback = callbacks_.error;

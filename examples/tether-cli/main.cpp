@@ -145,6 +145,12 @@ int main(int argc, char** argv) {
     shared.opened = true;
   });
   client.on_message([&](const tether::Message& m) {
+    if (options.count > 0) {
+      // Messages still arriving after the last counted one (before the close completes) are
+      // not printed.
+      std::lock_guard<std::mutex> lock(shared.mutex);
+      if (shared.received >= options.count) return;
+    }
     if (m.is_text()) {
       std::fwrite(m.data.data(), 1, m.data.size(), stdout);
       std::fputc('\n', stdout);
@@ -191,7 +197,9 @@ int main(int argc, char** argv) {
     if (to == tether::State::closed) {
       // The client's own close, or the server's close with a code that means stop.
       shared.exit_code = cause.by_client ? 0 : 3;
+      shared.finished = true;
     } else if (to == tether::State::failed) {
+      shared.finished = true;
       shared.exit_code = 2;
       if (cause.error == tether::errc::retries_exhausted) {
         log.event("error", ",\"code\":\"retries_exhausted\",\"message\":" +
@@ -208,12 +216,6 @@ int main(int argc, char** argv) {
               std::to_string(attempt) + ")");
   });
 
-  if (options.client.tls.insecure) {
-    log.event("warning", ",\"message\":" +
-                             cli::json_string("--insecure: server certificates are not verified"));
-    log.human("warning: --insecure: server certificates are not verified");
-  }
-
   if (tether::Error error = client.start()) {
     if (error.code == tether::errc::invalid_url || error.code == tether::errc::invalid_argument) {
       std::fprintf(stderr, "tether-cli: %s (see --help)\n", error.message.c_str());
@@ -225,6 +227,12 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  if (options.client.tls.insecure) {
+    log.event("warning", ",\"message\":" +
+                             cli::json_string("--insecure: server certificates are not verified"));
+    log.human("warning: --insecure: server certificates are not verified");
+  }
+
   std::thread stdin_thread([&] { read_stdin(client, shared); });
   std::thread signal_thread([&] { wait_signals(signals, shared); });
 
@@ -232,7 +240,8 @@ int main(int argc, char** argv) {
   {
     std::unique_lock<std::mutex> lock(shared.mutex);
     for (;;) {
-      if (client.is_finished()) {
+      // The final state's callback decides the exit code: wait for it, not just for the state.
+      if (shared.finished) {
         exit_code = shared.exit_code;
         break;
       }

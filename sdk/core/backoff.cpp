@@ -6,16 +6,17 @@
 namespace tether::core {
 
 std::chrono::milliseconds backoff_delay(const ReconnectOptions& options, int attempt, double u) {
+  // Delays beyond a year make no sense and would overflow time points: clamp the cap there.
+  constexpr double kLongest = 365.0 * 24 * 3600 * 1000;
   const double initial = static_cast<double>(std::max<long long>(0, options.initial.count()));
-  const double cap = static_cast<double>(std::max<long long>(0, options.max.count()));
+  const double cap = std::min(kLongest, static_cast<double>(std::max<long long>(0, options.max.count())));
   const double multiplier = std::max(1.0, options.multiplier);
   const double jitter = std::clamp(options.jitter, 0.0, 1.0);
   u = std::clamp(u, 0.0, std::nextafter(1.0, 0.0));
-  // Grow step by step and stop at the cap: no overflow however large `attempt` gets.
-  double base = initial;
-  for (int i = 1; i < attempt && base < cap; ++i) base *= multiplier;
-  base = std::min(base, cap);
-  const double delay = base * (1.0 - jitter * u);
+  // pow() saturates to infinity for huge attempts; min() then picks the cap.
+  const double grown = initial * std::pow(multiplier, static_cast<double>(std::max(0, attempt - 1)));
+  const double base = std::min(std::isnan(grown) ? cap : grown, cap);
+  const double delay = std::min(base * (1.0 - jitter * u), cap);
   return std::chrono::milliseconds(static_cast<long long>(std::floor(delay)));
 }
 

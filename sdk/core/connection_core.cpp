@@ -94,13 +94,17 @@ void ConnectionCore::on_auth_rejected(TimePoint now, std::string message) {
   cause.message = std::move(message);
   pending_cause_ = cause;
   auth_deadline_.reset();
+  // The connection is being closed for this reason: no heartbeat may replace it.
+  ping_at_.reset();
+  pong_deadline_.reset();
   effects_.push_back(effect::CloseTransport{1000, "auth rejected"});
 }
 
 // Any inbound frame proves the connection alive: the ping clock restarts.
 void ConnectionCore::on_frame(TimePoint now) {
   if (!transport_live_ || !is_connected_state(state_)) return;
-  if (state_ == State::closing) return;
+  // Closing, or ending the connection for a reason of its own: no heartbeat any more.
+  if (state_ == State::closing || pending_cause_) return;
   arm_ping(now);
 }
 
@@ -163,9 +167,13 @@ void ConnectionCore::on_deadline(TimePoint now) {
     cause.message = "no auth response within " + std::to_string(options_.auth_timeout.count()) +
                     " ms";
     pending_cause_ = cause;
+    ping_at_.reset();
+    pong_deadline_.reset();
     effects_.push_back(effect::CloseTransport{1000, "auth timeout"});
   }
-  const bool alive = transport_live_ && (state_ == State::open || state_ == State::authenticating);
+  // Once the core is ending the connection for a reason of its own, nothing replaces it.
+  const bool alive = transport_live_ && !pending_cause_ &&
+                     (state_ == State::open || state_ == State::authenticating);
   if (pong_deadline_ && now >= *pong_deadline_ && alive) {
     // [T11] open --no frame within pong_timeout after a ping--> abort (heartbeat_timeout)
     pong_deadline_.reset();
@@ -225,6 +233,14 @@ void ConnectionCore::transport_ended(TimePoint now, Cause cause, bool opened) {
   ready_since_.reset();
   (void)opened;
 
+  // Rejected credentials are `auth_rejected` whichever way the server said it.
+  if (!cause.error && (cause.close_code == 4001 || cause.close_code == 4003)) {
+    cause.error = errc::auth_rejected;
+  }
+  if (cause.error == errc::handshake_rejected &&
+      (cause.http_status == 401 || cause.http_status == 403)) {
+    cause.error = errc::auth_rejected;
+  }
   switch (decide(cause)) {
     case ReconnectDecision::stop:
       // [T8] connecting|authenticating|open --ended, policy stop--> closed

@@ -107,7 +107,8 @@ class ConnectionCore {
   std::vector<Effect> take_effects();
 
   State state() const noexcept { return state_; }
-  /// The retry number within the current outage (0 when connected or not yet failed).
+  /// The retry number within the current outage (the last one while connected; it resets once
+  /// a connection has stayed ready for min_uptime and then ends).
   int attempt() const noexcept { return attempt_; }
   const CoreStats& stats() const noexcept { return stats_; }
   /// True while a transport attempt or connection is live (between OpenTransport and its end).
@@ -137,7 +138,6 @@ class ConnectionCore {
   std::optional<TimePoint> ping_sent_at_;
   std::optional<TimePoint> auth_deadline_;  // authenticating
   std::optional<Cause> pending_cause_;      // why we aborted or closed the transport ourselves
-  bool auth_rejected_once_ = false;
 };
 
 }  // namespace tether::core

@@ -371,18 +371,33 @@ TEST(TransportErrors, ServerThatNeverAnswersIsConnectTimeout) {
   EXPECT_LT(elapsed, 5s);
 }
 
-TEST(TransportErrors, ForbiddenUpgradeIsHandshakeRejectedWithStatusAndHeaders) {
+TEST(TransportErrors, RejectedUpgradeIsHandshakeRejectedWithStatusAndHeaders) {
   auto server = start_tether_server();
-  ClientHarness h(direct(ws_url(server, "/status?code=403&reason=Forbidden&header=Retry-After:%2030")));
+  auto options =
+      direct(ws_url(server, "/status?code=429&reason=Too%20Many&header=Retry-After:%2030"));
+  options.reconnect.enabled = false;
+  ClientHarness h(options);
   ASSERT_FALSE(h.start());
   ASSERT_TRUE(h.wait_error());
   auto error = h.errors().front();
   EXPECT_EQ(error.code, errc::handshake_rejected) << error.message;
-  EXPECT_EQ(error.http_status, 403);
-  EXPECT_NE(error.message.find("403"), std::string::npos);
+  EXPECT_EQ(error.http_status, 429);
+  EXPECT_NE(error.message.find("429"), std::string::npos);
   bool retry_after = false;
   for (auto& [name, value] : error.http_headers) retry_after |= name == "Retry-After" && value == "30";
   EXPECT_TRUE(retry_after);
+}
+
+TEST(TransportErrors, ForbiddenUpgradeIsAuthRejected) {
+  auto server = start_tether_server();
+  ClientHarness h(direct(ws_url(server, "/status?code=403&reason=Forbidden")));
+  ASSERT_FALSE(h.start());
+  ASSERT_TRUE(h.wait_error());
+  auto error = h.errors().front();
+  EXPECT_EQ(error.code, errc::auth_rejected) << error.message;
+  EXPECT_EQ(error.http_status, 403);
+  EXPECT_TRUE(h.wait_finished());
+  EXPECT_EQ(h.client().state(), State::failed);
 }
 
 TEST(TransportErrors, WrongAcceptIsHandshakeFailed) {

@@ -1,0 +1,240 @@
+#include "core/outbound_queue.hpp"
+
+#include <algorithm>
+#include <utility>
+
+namespace tether::core {
+
+namespace {
+
+// Orders the deadline heap so that its front is the earliest expiry (ties: the oldest message).
+struct EarliestFirst {
+  template <typename Deadline>
+  bool operator()(const Deadline& a, const Deadline& b) const {
+    return a.at > b.at || (a.at == b.at && a.seq > b.seq);
+  }
+};
+
+bool expired(const Outgoing& message, TimePoint now) {
+  return message.expires_at && now >= *message.expires_at;
+}
+
+}  // namespace
+
+std::string_view to_string(DropReason reason) noexcept {
+  switch (reason) {
+    case DropReason::overflow:
+      return "overflow";
+    case DropReason::ttl:
+      return "ttl";
+    case DropReason::closed:
+      return "closed";
+  }
+  return "unknown";
+}
+
+OutboundQueue::OutboundQueue(QueueLimits limits) : limits_(limits) {}
+
+PushResult OutboundQueue::push(Outgoing message, TimePoint now, bool ready) {
+  const std::size_t size = message.payload.size();
+
+  if (expired(message, now)) {
+    ++accepted_;
+    ++dropped_;
+    emit(Event::dropped, message.id, size, DropReason::ttl);
+    return {PushOutcome::dropped, errc{}};
+  }
+
+  if (!fits(queued(), bytes_, size)) {
+    switch (limits_.overflow) {
+      case OverflowPolicy::reject:
+        ++rejected_;
+        emit(Event::dropped, message.id, size, DropReason::overflow);
+        return {PushOutcome::rejected, errc::queue_full};
+      case OverflowPolicy::drop_oldest:
+        // Evict only when that makes room: in flight messages stay, whatever happens.
+        if (fits(in_flight_.size(), in_flight_bytes_, size)) {
+          while (!fits(queued(), bytes_, size)) drop_waiting_front(DropReason::overflow);
+          prune_deadlines();
+          break;
+        }
+        [[fallthrough]];
+      case OverflowPolicy::drop_newest:
+        ++accepted_;
+        ++dropped_;
+        emit(Event::dropped, message.id, size, DropReason::overflow);
+        return {PushOutcome::dropped, errc{}};
+    }
+  }
+
+  ++accepted_;
+  bytes_ += size;
+  const Entry& entry = waiting_.emplace_back(Entry{std::move(message), next_seq_++});
+  add_deadline(entry);
+  if (!ready) emit(Event::queued, entry.message.id, size);
+  return {PushOutcome::waiting, errc{}};
+}
+
+std::size_t OutboundQueue::take_ready(std::size_t budget_bytes, TimePoint now,
+                                      std::vector<const Outgoing*>& out) {
+  const bool idle = in_flight_.empty();
+  std::size_t taken = 0;
+  std::size_t used = 0;
+  while (!waiting_.empty()) {
+    Entry& front = waiting_.front();
+    if (expired(front.message, now)) {
+      drop_waiting_front(DropReason::ttl);
+      continue;
+    }
+    const std::size_t size = front.message.payload.size();
+    const bool first_while_idle = idle && taken == 0;
+    if (!first_while_idle && (used > budget_bytes || size > budget_bytes - used)) break;
+    used += size;
+    in_flight_bytes_ += size;
+    in_flight_.push_back(std::move(front));
+    waiting_.pop_front();
+    out.push_back(&in_flight_.back().message);
+    ++taken;
+  }
+  prune_deadlines();
+  return taken;
+}
+
+std::vector<const Outgoing*> OutboundQueue::take_ready(std::size_t budget_bytes, TimePoint now) {
+  std::vector<const Outgoing*> out;
+  take_ready(budget_bytes, now, out);
+  return out;
+}
+
+bool OutboundQueue::on_sent(MessageId id) {
+  if (in_flight_.empty() || in_flight_.front().message.id != id) return false;
+  const std::size_t size = in_flight_.front().message.payload.size();
+  in_flight_.pop_front();
+  in_flight_bytes_ -= size;
+  bytes_ -= size;
+  ++sent_;
+  emit(Event::sent, id, size);
+  return true;
+}
+
+void OutboundQueue::on_transport_lost() {
+  requeue_in_flight();
+}
+
+bool OutboundQueue::on_transport_lost(const std::vector<MessageId>& unsent_ids) {
+  const bool consistent =
+      unsent_ids.size() == in_flight_.size() &&
+      std::equal(unsent_ids.begin(), unsent_ids.end(), in_flight_.begin(),
+                 [](MessageId id, const Entry& entry) { return id == entry.message.id; });
+  requeue_in_flight();
+  return consistent;
+}
+
+void OutboundQueue::expire(TimePoint now) {
+  prune_deadlines();
+  while (!deadlines_.empty() && deadlines_.front().at <= now) {
+    const std::uint64_t seq = deadlines_.front().seq;
+    std::pop_heap(deadlines_.begin(), deadlines_.end(), EarliestFirst{});
+    deadlines_.pop_back();
+    const auto it = find_waiting(seq);
+    if (it == waiting_.end()) continue;  // a stale entry: the message left the waiting line
+    const MessageId id = it->message.id;
+    const std::size_t size = it->message.payload.size();
+    waiting_.erase(it);
+    bytes_ -= size;
+    ++dropped_;
+    emit(Event::dropped, id, size, DropReason::ttl);
+  }
+  prune_deadlines();
+}
+
+void OutboundQueue::drop_all(DropReason reason) {
+  while (!in_flight_.empty()) {
+    const MessageId id = in_flight_.front().message.id;
+    const std::size_t size = in_flight_.front().message.payload.size();
+    in_flight_.pop_front();
+    in_flight_bytes_ -= size;
+    bytes_ -= size;
+    ++dropped_;
+    emit(Event::dropped, id, size, reason);
+  }
+  while (!waiting_.empty()) drop_waiting_front(reason);
+  deadlines_.clear();
+}
+
+std::optional<TimePoint> OutboundQueue::next_expiry() const {
+  // Every mutation ends with a pruned heap: its front, if any, is a waiting message.
+  if (deadlines_.empty()) return std::nullopt;
+  return deadlines_.front().at;
+}
+
+std::vector<OutboundQueue::Event> OutboundQueue::take_events() {
+  std::vector<Event> out;
+  out.swap(events_);
+  return out;
+}
+
+void OutboundQueue::take_events(std::vector<Event>& out) {
+  out.insert(out.end(), events_.begin(), events_.end());
+  events_.clear();
+}
+
+bool OutboundQueue::fits(std::size_t count, std::size_t bytes, std::size_t size) const noexcept {
+  return count < limits_.max_messages && size <= limits_.max_bytes &&
+         bytes <= limits_.max_bytes - size;
+}
+
+void OutboundQueue::emit(Event::Kind kind, MessageId id, std::size_t bytes, DropReason reason) {
+  events_.push_back(Event{kind, id, bytes, reason, queued()});
+}
+
+void OutboundQueue::drop_waiting_front(DropReason reason) {
+  const MessageId id = waiting_.front().message.id;
+  const std::size_t size = waiting_.front().message.payload.size();
+  waiting_.pop_front();
+  bytes_ -= size;
+  ++dropped_;
+  emit(Event::dropped, id, size, reason);
+}
+
+void OutboundQueue::requeue_in_flight() {
+  while (!in_flight_.empty()) {
+    waiting_.push_front(std::move(in_flight_.back()));
+    in_flight_.pop_back();
+    add_deadline(waiting_.front());
+  }
+  in_flight_bytes_ = 0;
+}
+
+void OutboundQueue::add_deadline(const Entry& entry) {
+  if (!entry.message.expires_at) return;
+  deadlines_.push_back(Deadline{*entry.message.expires_at, entry.seq});
+  std::push_heap(deadlines_.begin(), deadlines_.end(), EarliestFirst{});
+}
+
+std::deque<OutboundQueue::Entry>::const_iterator OutboundQueue::find_waiting(
+    std::uint64_t seq) const {
+  const auto it = std::lower_bound(
+      waiting_.begin(), waiting_.end(), seq,
+      [](const Entry& entry, std::uint64_t wanted) { return entry.seq < wanted; });
+  if (it == waiting_.end() || it->seq != seq) return waiting_.end();
+  return it;
+}
+
+void OutboundQueue::prune_deadlines() {
+  // Entries of messages that left the waiting line pile up below the front; rebuild the heap from
+  // the waiting line once they outnumber the live ones, so its size stays O(waiting).
+  if (deadlines_.size() > 2 * waiting_.size() + 64) {
+    deadlines_.clear();
+    for (const Entry& entry : waiting_) {
+      if (entry.message.expires_at) deadlines_.push_back(Deadline{*entry.message.expires_at, entry.seq});
+    }
+    std::make_heap(deadlines_.begin(), deadlines_.end(), EarliestFirst{});
+  }
+  while (!deadlines_.empty() && find_waiting(deadlines_.front().seq) == waiting_.end()) {
+    std::pop_heap(deadlines_.begin(), deadlines_.end(), EarliestFirst{});
+    deadlines_.pop_back();
+  }
+}
+
+}  // namespace tether::core

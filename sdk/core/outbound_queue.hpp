@@ -1,0 +1,203 @@
+#pragma once
+
+// The outbound queue as a sans-IO component: every message accepted by push() ends in exactly one
+// `sent` or `dropped` event. Inputs carry an explicit `now`; the queue never reads a clock, never
+// touches a socket and never starts a thread. The caller hands messages to its transport through
+// take_ready(), reports what the socket fully took with on_sent(), and reports the end of a
+// connection with on_transport_lost().
+//
+// A message is either *waiting* (not yet handed to a transport) or *in flight* (handed to the
+// transport, not yet fully taken by the socket). Both count against QueueLimits: the contract's
+// `--queue-max` bounds every message not yet taken by the socket.
+//
+// Order: in flight messages are always older than waiting ones, and both lines are in push order.
+// When a connection ends, the in flight messages go back to the front of the waiting line in their
+// original order, so they go out again first, once each; a message reported sent never comes back.
+//
+// Invariants, after every call:
+//   accepted() == sent() + dropped() + queued()
+//   queued()   == waiting() + in_flight()
+//   bytes()    == the payload bytes of the queued messages
+//   queued() <= limits().max_messages and bytes() <= limits().max_bytes
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tether/error.hpp"
+#include "tether/events.hpp"
+
+namespace tether::core {
+
+using TimePoint = std::chrono::steady_clock::time_point;
+
+enum class DropReason { overflow, ttl, closed };
+
+/// "overflow", "ttl", "closed": the names of the contract's `dropped` event.
+std::string_view to_string(DropReason reason) noexcept;
+
+/// What to do with a message that does not fit.
+enum class OverflowPolicy {
+  reject,       ///< Refuse the new message (not accepted: queue_full, and a dropped event).
+  drop_oldest,  ///< Evict the oldest waiting messages until the new one fits.
+  drop_newest,  ///< Accept the new message and drop it at once.
+};
+
+struct QueueLimits {
+  std::size_t max_messages = 10000;           ///< Waiting + in flight messages.
+  std::size_t max_bytes = 16u * 1024 * 1024;  ///< Payload bytes of waiting + in flight messages.
+  OverflowPolicy overflow = OverflowPolicy::reject;
+};
+
+struct Outgoing {
+  MessageId id = 0;  ///< The caller's id: unique, increasing.
+  bool binary = false;
+  std::string payload;
+  /// The message is dropped (ttl) once `now >= *expires_at` while it waits. In flight messages
+  /// do not expire: the socket is already writing them.
+  std::optional<TimePoint> expires_at;
+};
+
+enum class PushOutcome {
+  waiting,   ///< Accepted; it waits for take_ready().
+  dropped,   ///< Accepted and dropped at once (drop_newest overflow, or already expired).
+  rejected,  ///< Refused (reject overflow): not accepted, error queue_full.
+};
+
+struct PushResult {
+  PushOutcome outcome = PushOutcome::waiting;
+  errc error{};  ///< queue_full when rejected.
+
+  /// Counted in accepted(): the message ends (or has ended) in exactly one sent or dropped event.
+  bool accepted() const noexcept { return outcome != PushOutcome::rejected; }
+  explicit operator bool() const noexcept { return accepted(); }
+};
+
+class OutboundQueue {
+ public:
+  /// What happened to a message, in order. `depth_after` is queued() (waiting + in flight) right
+  /// after the event.
+  struct Event {
+    enum Kind { queued, sent, dropped };
+    Kind kind = queued;
+    MessageId id = 0;
+    std::size_t bytes = 0;              ///< The message's payload size.
+    DropReason reason = DropReason{};  ///< For `dropped` only.
+    std::size_t depth_after = 0;
+  };
+
+  explicit OutboundQueue(QueueLimits limits = {});
+
+  // Inputs -------------------------------------------------------------------------------------
+
+  /// Offers a new message, in any state. `ready` tells whether the client is ready to send (open,
+  /// and authenticated when auth is on). A message that waits because the client is not ready is
+  /// reported with a `queued` event; when ready, no `queued` event is emitted: the message only
+  /// waits for the caller's next take_ready() (or for transport backpressure, which is not the
+  /// contract's "not ready").
+  ///
+  /// When the message does not fit (count or bytes):
+  ///  - reject: it is refused (`rejected`, queue_full) and reported with a `dropped` (overflow)
+  ///    event; it is not counted in accepted() or dropped() but in rejected().
+  ///  - drop_newest: it is accepted and dropped at once (`dropped` overflow).
+  ///  - drop_oldest: the oldest waiting messages are evicted (`dropped` overflow each, oldest
+  ///    first) until it fits. In flight messages are never evicted; when the message would not fit
+  ///    even with no message waiting (in flight messages fill the bounds, or the message alone is
+  ///    larger than max_bytes), nothing is evicted and the new message is dropped (overflow).
+  /// A message already expired (`now >= *expires_at`) is accepted and dropped (ttl) at once.
+  PushResult push(Outgoing message, TimePoint now, bool ready);
+
+  /// Hands the oldest waiting messages to the transport, in order, while their payload bytes
+  /// together stay within `budget_bytes`; when nothing is in flight, the first message goes even
+  /// if it is larger than the budget (so a budget of 0 means "one message when idle"). Expired
+  /// messages met on the way are dropped (ttl) instead. Taken messages are in flight and appended
+  /// to `out`; the pointers stay valid until that message is reported by on_sent(), or until
+  /// on_transport_lost() or drop_all(). Returns the number of messages taken.
+  std::size_t take_ready(std::size_t budget_bytes, TimePoint now,
+                         std::vector<const Outgoing*>& out);
+  std::vector<const Outgoing*> take_ready(std::size_t budget_bytes, TimePoint now);
+
+  /// The socket took every byte of the oldest in flight message: it is sent. Returns false, and
+  /// changes nothing, when `id` is not the oldest in flight message.
+  bool on_sent(MessageId id);
+
+  /// The connection ended: every in flight message goes back to the front of the waiting line in
+  /// its original order, to be sent again after the reconnect, once. (Messages the socket fully
+  /// took have been reported with on_sent() before.) No event: the depth does not change.
+  void on_transport_lost();
+  /// The same, checking the transport's view: `unsent_ids` should list exactly the in flight
+  /// messages, oldest first. Returns false when it does not; every in flight message is requeued
+  /// either way (a message is never lost because of a bookkeeping mismatch).
+  bool on_transport_lost(const std::vector<MessageId>& unsent_ids);
+
+  /// Drops (ttl) every waiting message with `now >= *expires_at`, earliest expiry first (ties in
+  /// queue order).
+  void expire(TimePoint now);
+
+  /// The client closed or gave up: every in flight, then every waiting message, oldest first, is
+  /// dropped with `reason`.
+  void drop_all(DropReason reason = DropReason::closed);
+
+  // Outputs ------------------------------------------------------------------------------------
+
+  /// The earliest expiry among waiting messages: call expire() when now reaches it.
+  std::optional<TimePoint> next_expiry() const;
+
+  /// The events since the last take, in order.
+  std::vector<Event> take_events();
+  /// The same, appended to `out` (reusing its capacity, and the queue's own).
+  void take_events(std::vector<Event>& out);
+
+  // Accounting ---------------------------------------------------------------------------------
+
+  std::uint64_t accepted() const noexcept { return accepted_; }
+  std::uint64_t sent() const noexcept { return sent_; }
+  std::uint64_t dropped() const noexcept { return dropped_; }
+  /// Refused by the reject policy (each also reported with a dropped event).
+  std::uint64_t rejected() const noexcept { return rejected_; }
+  /// Waiting + in flight: the messages not yet taken by the socket.
+  std::size_t queued() const noexcept { return waiting_.size() + in_flight_.size(); }
+  std::size_t waiting() const noexcept { return waiting_.size(); }
+  std::size_t in_flight() const noexcept { return in_flight_.size(); }
+  /// Payload bytes of waiting + in flight messages.
+  std::size_t bytes() const noexcept { return bytes_; }
+  const QueueLimits& limits() const noexcept { return limits_; }
+
+ private:
+  struct Entry {
+    Outgoing message;
+    std::uint64_t seq = 0;  // push order; the waiting line is sorted by it
+  };
+  struct Deadline {
+    TimePoint at;
+    std::uint64_t seq = 0;
+  };
+
+  bool fits(std::size_t count, std::size_t bytes, std::size_t size) const noexcept;
+  void emit(Event::Kind kind, MessageId id, std::size_t bytes, DropReason reason = DropReason{});
+  void drop_waiting_front(DropReason reason);
+  void requeue_in_flight();
+  void add_deadline(const Entry& entry);
+  std::deque<Entry>::const_iterator find_waiting(std::uint64_t seq) const;
+  void prune_deadlines();
+
+  QueueLimits limits_;
+  std::deque<Entry> in_flight_;
+  std::deque<Entry> waiting_;
+  std::vector<Deadline> deadlines_;  // min-heap of waiting expiries; stale entries pruned lazily
+  std::vector<Event> events_;
+  std::uint64_t next_seq_ = 0;
+  std::size_t bytes_ = 0;            // waiting + in flight
+  std::size_t in_flight_bytes_ = 0;
+  std::uint64_t accepted_ = 0;
+  std::uint64_t sent_ = 0;
+  std::uint64_t dropped_ = 0;
+  std::uint64_t rejected_ = 0;
+};
+
+}  // namespace tether::core
