@@ -182,6 +182,8 @@ void ClientSession::dispatch(std::function<void()> callback) {
 }
 
 std::size_t ClientSession::poll() {
+  // A callback may destroy the client: the session must outlive this call.
+  auto keep = shared_from_this();
   std::size_t ran = 0;
   if (!runtime_.loop.own_thread()) ran += runtime_.loop.poll();
   std::vector<std::function<void()>> tasks;
@@ -209,8 +211,12 @@ void ClientSession::do_start() {
   if (core_.state() != State::idle) return;
   self_ = shared_from_this();
   runtime_.live.insert(this);
-  state_since_ = now();
-  core_.start(state_since_);
+  const auto started = now();
+  {
+    std::lock_guard<std::mutex> lock(stats_mutex_);
+    state_since_ = started;
+  }
+  core_.start(started);
   apply_effects();
 }
 

@@ -214,9 +214,9 @@ void OutboundQueue::add_deadline(const Entry& entry) {
 
 std::deque<OutboundQueue::Entry>::const_iterator OutboundQueue::find_waiting(
     std::uint64_t seq) const {
-  const auto it = std::lower_bound(
-      waiting_.begin(), waiting_.end(), seq,
-      [](const Entry& entry, std::uint64_t wanted) { return entry.seq < wanted; });
+  const auto it =
+      std::lower_bound(waiting_.begin(), waiting_.end(), seq,
+                       [](const Entry& entry, std::uint64_t wanted) { return entry.seq < wanted; });
   if (it == waiting_.end() || it->seq != seq) return waiting_.end();
   return it;
 }
@@ -227,7 +227,8 @@ void OutboundQueue::prune_deadlines() {
   if (deadlines_.size() > 2 * waiting_.size() + 64) {
     deadlines_.clear();
     for (const Entry& entry : waiting_) {
-      if (entry.message.expires_at) deadlines_.push_back(Deadline{*entry.message.expires_at, entry.seq});
+      if (entry.message.expires_at)
+        deadlines_.push_back(Deadline{*entry.message.expires_at, entry.seq});
     }
     std::make_heap(deadlines_.begin(), deadlines_.end(), EarliestFirst{});
   }

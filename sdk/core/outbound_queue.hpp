@@ -86,7 +86,7 @@ class OutboundQueue {
     enum Kind { queued, sent, dropped };
     Kind kind = queued;
     MessageId id = 0;
-    std::size_t bytes = 0;              ///< The message's payload size.
+    std::size_t bytes = 0;             ///< The message's payload size.
     DropReason reason = DropReason{};  ///< For `dropped` only.
     std::size_t depth_after = 0;
   };
@@ -192,7 +192,7 @@ class OutboundQueue {
   std::vector<Deadline> deadlines_;  // min-heap of waiting expiries; stale entries pruned lazily
   std::vector<Event> events_;
   std::uint64_t next_seq_ = 0;
-  std::size_t bytes_ = 0;            // waiting + in flight
+  std::size_t bytes_ = 0;  // waiting + in flight
   std::size_t in_flight_bytes_ = 0;
   std::uint64_t accepted_ = 0;
   std::uint64_t sent_ = 0;

@@ -292,7 +292,9 @@ void Connection::on_close(std::uint16_t code, std::string_view reason) {
 bool Connection::send(protocol::Opcode op, std::string payload, std::uint64_t tag) {
   if (phase_ != Phase::open) return false;
   writer_.push_message(op, std::move(payload), tag);
-  flush();
+  // Coalesce: the write happens on the next writable event, after every message handed over in
+  // this turn of the loop has joined the buffer (one send() for many frames).
+  request_flush();
   return true;
 }
 
@@ -420,6 +422,12 @@ bool Connection::refill() {
   if (out_.size() < pending) out_.resize(pending);
   out_end_ = tls_->read_ciphertext(out_.data(), out_.size());
   return out_end_ > 0;
+}
+
+void Connection::request_flush() {
+  if (!socket_.valid() || writable_requested_) return;
+  writable_requested_ = true;
+  socket_.request_writable();
 }
 
 void Connection::push_deferred_close() {

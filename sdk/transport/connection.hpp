@@ -127,6 +127,7 @@ class Connection final : private RawSocketHandler, private protocol::FrameSink {
   void finish(bool connected_socket);
   void close_socket_after_flush();
   void push_deferred_close();
+  void request_flush();
   std::string phase_name() const;
 
   Loop& loop_;
