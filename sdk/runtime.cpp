@@ -1,6 +1,8 @@
 #include "tether/runtime.hpp"
 
+#include <atomic>
 #include <chrono>
+#include <functional>
 #include <cstdio>
 #include <thread>
 
@@ -60,18 +62,12 @@ std::shared_ptr<Runtime> Runtime::shared() {
 
 Runtime::~Runtime() {
   auto& loop = impl_->loop;
-  // Close what is still open with a proper closing handshake (libwebsockets would drop the
-  // sockets without a close frame), bounded in time.
-  std::atomic<bool> idle{false};
-  auto check = [this, &idle] { idle = impl_->live.empty(); };
-  loop.post([this] {
-    for (detail::ClientSession* core : std::set<detail::ClientSession*>(impl_->live)) core->shutdown();
-  });
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
-  while (std::chrono::steady_clock::now() < deadline) {
+  // Runs `task` on the loop thread and returns once it has run: the loop's own thread runs it,
+  // or, without one, this thread services the loop until it has.
+  auto run_on_loop = [&loop](const std::function<void()>& task) {
     std::atomic<bool> done{false};
     loop.post([&] {
-      check();
+      task();
       done = true;
     });
     while (!done) {
@@ -81,26 +77,26 @@ Runtime::~Runtime() {
         loop.poll();
       }
     }
-    if (idle) break;
-    if (!loop.own_thread()) {
-      loop.poll();
-    } else {
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  };
+  // Close what is still open with a proper closing handshake (libwebsockets would drop the
+  // sockets without a close frame), bounded in time.
+  run_on_loop([this] {
+    for (detail::ClientSession* session : std::set<detail::ClientSession*>(impl_->live)) {
+      session->shutdown();
     }
+  });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  bool idle = false;
+  while (!idle && std::chrono::steady_clock::now() < deadline) {
+    run_on_loop([this, &idle] { idle = impl_->live.empty(); });
+    if (!idle) std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   // Whatever did not finish in time ends now.
-  std::atomic<bool> forced{false};
-  loop.post([&] {
-    for (detail::ClientSession* core : std::set<detail::ClientSession*>(impl_->live)) core->force_end();
-    forced = true;
-  });
-  while (!forced) {
-    if (loop.own_thread()) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    } else {
-      loop.poll();
+  run_on_loop([this] {
+    for (detail::ClientSession* session : std::set<detail::ClientSession*>(impl_->live)) {
+      session->force_end();
     }
-  }
+  });
 }
 
 std::size_t Runtime::poll() { return impl_->loop.poll(); }

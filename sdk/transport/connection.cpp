@@ -387,19 +387,7 @@ void Connection::flush() {
 
 bool Connection::refill() {
   out_begin_ = out_end_ = 0;
-  if (!tls_) {
-    if (!pre_open_.empty()) {
-      const std::size_t n = std::min(pre_open_.size(), out_.size());
-      std::memcpy(out_.data(), pre_open_.data(), n);
-      pre_open_.erase(0, n);
-      out_end_ = n;
-      return true;
-    }
-    if (phase_ != Phase::open && phase_ != Phase::closing) return false;
-    out_end_ = writer_.fill(out_.data(), out_.size(), &out_tags_);
-    return out_end_ > 0;
-  }
-  // TLS: the CONNECT request (before TLS) still goes out in the clear.
+  // The CONNECT request and, without TLS, the upgrade request go out as they are.
   if (!pre_open_.empty()) {
     const std::size_t n = std::min(pre_open_.size(), out_.size());
     std::memcpy(out_.data(), pre_open_.data(), n);
@@ -407,8 +395,13 @@ bool Connection::refill() {
     out_end_ = n;
     return true;
   }
-  if (tls_->pending_ciphertext() == 0 && (phase_ == Phase::open || phase_ == Phase::closing) &&
-      !writer_.empty()) {
+  const bool framing = phase_ == Phase::open || phase_ == Phase::closing;
+  if (!tls_) {
+    if (!framing) return false;
+    out_end_ = writer_.fill(out_.data(), out_.size(), &out_tags_);
+    return out_end_ > 0;
+  }
+  if (tls_->pending_ciphertext() == 0 && framing && !writer_.empty()) {
     if (scratch_.size() < kWriteBuffer) scratch_.resize(kWriteBuffer);
     // Leave room for record overhead so one fill's ciphertext fits in out_ most of the time.
     const std::size_t n = writer_.fill(scratch_.data(), kWriteBuffer - 2048, &out_tags_);
@@ -423,6 +416,7 @@ bool Connection::refill() {
   out_end_ = tls_->read_ciphertext(out_.data(), out_.size());
   return out_end_ > 0;
 }
+
 
 void Connection::request_flush() {
   if (!socket_.valid() || writable_requested_) return;
