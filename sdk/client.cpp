@@ -35,18 +35,43 @@ void Client::on_reconnect_scheduled(
       [cb = std::move(callback)](detail::Callbacks& c) { c.reconnect_scheduled = cb; });
 }
 
+void Client::on_authenticated(std::function<void()> callback) {
+  session_->set_callbacks([cb = std::move(callback)](detail::Callbacks& c) { c.authenticated = cb; });
+}
+void Client::on_queued(std::function<void(MessageId, std::size_t)> callback) {
+  session_->set_callbacks([cb = std::move(callback)](detail::Callbacks& c) { c.queued = cb; });
+}
+void Client::on_dropped(std::function<void(MessageId, std::size_t, DropReason)> callback) {
+  session_->set_callbacks([cb = std::move(callback)](detail::Callbacks& c) { c.dropped = cb; });
+}
+void Client::on_subscribed(std::function<void(const std::string&)> callback) {
+  session_->set_callbacks([cb = std::move(callback)](detail::Callbacks& c) { c.subscribed = cb; });
+}
+void Client::on_unsubscribed(std::function<void(const std::string&)> callback) {
+  session_->set_callbacks(
+      [cb = std::move(callback)](detail::Callbacks& c) { c.unsubscribed = cb; });
+}
+
 Error Client::start() {
   Error error = session_->prepare();
   if (!error) session_->start();
   return error;
 }
 
-SendResult Client::send(std::string_view text) { return session_->send(MessageKind::text, text); }
-SendResult Client::send_binary(std::string_view bytes) {
-  return session_->send(MessageKind::binary, bytes);
+SendResult Client::send(std::string_view text, const SendOptions& options) {
+  return session_->send(MessageKind::text, text, options);
+}
+SendResult Client::send_binary(std::string_view bytes, const SendOptions& options) {
+  return session_->send(MessageKind::binary, bytes, options);
 }
 void Client::ping(std::string_view payload) { session_->ping(payload); }
 void Client::close(std::uint16_t code, std::string_view reason) { session_->close(code, reason); }
+void Client::close_now(std::uint16_t code, std::string_view reason) {
+  session_->close_now(code, reason);
+}
+void Client::subscribe(std::string channel) { session_->subscribe(std::move(channel)); }
+void Client::unsubscribe(std::string channel) { session_->unsubscribe(std::move(channel)); }
+std::vector<std::string> Client::subscriptions() const { return session_->subscriptions(); }
 void Client::reconnect_now() { session_->reconnect_now(); }
 std::size_t Client::poll() { return session_->poll(); }
 State Client::state() const noexcept { return session_->state(); }

@@ -21,6 +21,17 @@ core::CoreOptions core_options(const ClientOptions& options) {
   core::CoreOptions out;
   out.reconnect = options.reconnect;
   out.heartbeat = options.heartbeat;
+  out.auth = options.auth.enabled() && options.auth.first_message;
+  out.auth_timeout = options.auth.timeout;
+  out.auth_refresh = static_cast<bool>(options.auth.token_provider);
+  return out;
+}
+
+core::QueueLimits queue_limits(const QueueOptions& options) {
+  core::QueueLimits out;
+  out.max_messages = options.max_messages;
+  out.max_bytes = options.max_bytes;
+  out.overflow = options.overflow;
   return out;
 }
 
@@ -72,7 +83,9 @@ ClientSession::ClientSession(Runtime::Impl& runtime, ClientOptions options)
     : runtime_(runtime),
       options_(std::move(options)),
       core_(core_options(options_), random_),
-      deadline_timer_(runtime.loop) {}
+      deadline_timer_(runtime.loop),
+      token_timer_(runtime.loop),
+      queue_(queue_limits(options_.queue)) {}
 
 ClientSession::~ClientSession() = default;
 
@@ -91,6 +104,25 @@ Error ClientSession::prepare() {
   config_.close_timeout = options_.close_timeout;
   config_.max_message = options_.max_message;
   config_.fragment_size = options_.fragment_size;
+
+  const AuthOptions& auth = options_.auth;
+  if (auth.enabled() && auth.header.empty() && auth.query_parameter.empty() &&
+      !auth.first_message) {
+    error.code = errc::invalid_argument;
+    error.message = "auth: a token is set but no placement (header, query_parameter, first_message)";
+    return error;
+  }
+  if (!auth.enabled() && (!auth.header.empty() || !auth.query_parameter.empty() ||
+                          auth.first_message)) {
+    error.code = errc::invalid_argument;
+    error.message = "auth: a placement is set but no token or token_provider";
+    return error;
+  }
+  if (options_.queue.max_messages == 0 || options_.queue.max_bytes == 0) {
+    error.code = errc::invalid_argument;
+    error.message = "queue: max_messages and max_bytes must be at least 1";
+    return error;
+  }
 
   {
     // Header names, values and subprotocols go into the request verbatim: refuse what could
@@ -167,8 +199,8 @@ void ClientSession::dispatch(std::function<void()> callback) {
       if (callbacks_live()) callback();
       return;
     case CallbackMode::poll: {
-      std::lock_guard<std::mutex> lock(queue_mutex_);
-      queued_.push_back(std::move(callback));
+      std::lock_guard<std::mutex> lock(callbacks_queue_mutex_);
+      queued_callbacks_.push_back(std::move(callback));
       return;
     }
     case CallbackMode::executor:
@@ -188,8 +220,8 @@ std::size_t ClientSession::poll() {
   if (!runtime_.loop.own_thread()) ran += runtime_.loop.poll();
   std::vector<std::function<void()>> tasks;
   {
-    std::lock_guard<std::mutex> lock(queue_mutex_);
-    tasks.swap(queued_);
+    std::lock_guard<std::mutex> lock(callbacks_queue_mutex_);
+    tasks.swap(queued_callbacks_);
   }
   for (auto& task : tasks) {
     std::lock_guard<std::recursive_mutex> lock(callback_mutex_);
@@ -220,56 +252,9 @@ void ClientSession::do_start() {
   apply_effects();
 }
 
-SendResult ClientSession::send(MessageKind kind, std::string_view data) {
-  SendResult result;
-  if (closing_.load(std::memory_order_acquire) || is_finished()) {
-    result.error = errc::closed;
-    return result;
-  }
-  result.id = next_id_.fetch_add(1, std::memory_order_relaxed);
-  buffered_.fetch_add(data.size(), std::memory_order_relaxed);
-  Outgoing message{result.id,
-                   kind == MessageKind::text ? protocol::Opcode::text : protocol::Opcode::binary,
-                   std::string(data)};
-  runtime_.loop.post([self = shared_from_this(), message = std::move(message)]() mutable {
-    self->do_send(std::move(message));
-  });
-  return result;
-}
-
-void ClientSession::do_send(Outgoing message) {
-  if (core_.state() == State::open && connection_ && connection_->is_open() && waiting_.empty()) {
-    in_flight_.emplace_back(message.id, message.payload.size());
-    connection_->send(message.op, std::move(message.payload), message.id);
-    return;
-  }
-  if (core_.state() == State::closed || core_.state() == State::failed) {
-    buffered_.fetch_sub(message.payload.size(), std::memory_order_relaxed);
-    return;
-  }
-  waiting_.push_back(std::move(message));
-}
-
-void ClientSession::flush_waiting() {
-  while (!waiting_.empty() && connection_ && connection_->is_open()) {
-    Outgoing message = std::move(waiting_.front());
-    waiting_.pop_front();
-    in_flight_.emplace_back(message.id, message.payload.size());
-    connection_->send(message.op, std::move(message.payload), message.id);
-  }
-}
-
 void ClientSession::ping(std::string_view payload) {
   runtime_.loop.post([self = shared_from_this(), payload = std::string(payload)] {
     if (self->connection_) self->connection_->ping(payload);
-  });
-}
-
-void ClientSession::close(std::uint16_t code, std::string_view reason) {
-  closing_ = true;
-  runtime_.loop.post([self = shared_from_this(), code, reason = std::string(reason)] {
-    self->core_.close(now(), code, reason);
-    self->apply_effects();
   });
 }
 
@@ -292,6 +277,8 @@ void ClientSession::detach() {
     // outlive the call, so the callbacks are released on a later turn of the loop.
     self->runtime_.loop.post([self] { self->callbacks_ = Callbacks{}; });
     self->closing_ = true;
+    // Whatever waits goes out ahead of the close frame when the connection is open.
+    if (self->core_.state() == State::open) self->flush_queue(static_cast<std::size_t>(-1));
     self->core_.close(now(), 1000, "");
     self->apply_effects();
   };
@@ -331,6 +318,12 @@ Stats ClientSession::stats() const {
   std::lock_guard<std::mutex> lock(stats_mutex_);
   Stats out = stats_;
   out.time_in_state = std::chrono::duration_cast<std::chrono::milliseconds>(now() - state_since_);
+  std::lock_guard<std::mutex> queue_lock(queue_mutex_);
+  out.messages_accepted = queue_.accepted();
+  out.messages_sent = queue_.sent();
+  out.messages_dropped = queue_.dropped();
+  out.messages_queued = queue_.queued();
+  out.messages_rejected = queue_.rejected();
   return out;
 }
 
@@ -345,14 +338,25 @@ void ClientSession::apply_effects() {
     for (auto& e : core_.take_effects()) effects.push_back(std::move(e));
     if (effects.empty()) break;
     for (auto& e : effects) {
-      if (std::holds_alternative<core::effect::OpenTransport>(e)) {
+      if (auto* open = std::get_if<core::effect::OpenTransport>(&e)) {
         release_connection();
-        connection_ = std::make_unique<transport::Connection>(runtime_.loop, config_, *this);
-        connection_->start();
+        begin_attempt(open->refresh_token);
       } else if (auto* close = std::get_if<core::effect::CloseTransport>(&e)) {
-        if (connection_) connection_->close(close->code, close->reason);
+        if (connection_) {
+          connection_->close(close->code, close->reason);
+        } else if (waiting_for_token_) {
+          transport::ConnectionEnd end;
+          end.closed_by_client = true;
+          waiting_for_token_ = false;
+          token_timer_.cancel();
+          on_end(std::move(end));
+        }
       } else if (auto* abort = std::get_if<core::effect::AbortTransport>(&e)) {
-        if (connection_) connection_->abort(abort->error, abort->message);
+        if (connection_) {
+          connection_->abort(abort->error, abort->message);
+        } else if (waiting_for_token_) {
+          fail_attempt(abort->error, abort->message);
+        }
       } else if (std::holds_alternative<core::effect::SendPing>(e)) {
         if (connection_ && connection_->is_open()) {
           if (options_.heartbeat.app_ping.empty()) {
@@ -376,7 +380,8 @@ void ClientSession::apply_effects() {
             callback(from, to, cause);
           });
         }
-        if (change->to == State::open) flush_waiting();
+        if (change->to == State::authenticating) send_auth_request();
+        if (change->to == State::open) on_ready();
         if (change->to == State::closed || change->to == State::failed) finish();
       } else if (auto* scheduled = std::get_if<core::effect::ReconnectScheduled>(&e)) {
         if (callbacks_.reconnect_scheduled) {
@@ -397,15 +402,28 @@ void ClientSession::arm_deadline() {
     deadline_timer_.cancel();
     return;
   }
-  const auto deadline = core_.next_deadline();
+  auto deadline = core_.next_deadline();
+  {
+    std::lock_guard<std::mutex> lock(queue_mutex_);
+    const auto expiry = queue_.next_expiry();
+    if (expiry && (!deadline || *expiry < *deadline)) deadline = expiry;
+  }
   if (!deadline) {
     deadline_timer_.cancel();
     return;
   }
   const auto delay = std::chrono::duration_cast<std::chrono::microseconds>(*deadline - now());
   deadline_timer_.start(std::max(delay, std::chrono::microseconds(0)), [this] {
-    core_.on_deadline(now());
+    const auto at = now();
+    {
+      std::lock_guard<std::mutex> lock(queue_mutex_);
+      queue_.expire(at);
+      buffered_.store(queue_.bytes(), std::memory_order_release);
+    }
+    core_.on_deadline(at);
     apply_effects();
+    report_queue_events();
+    maybe_close();
   });
 }
 
@@ -418,8 +436,9 @@ void ClientSession::release_connection() {
 
 void ClientSession::finish() {
   deadline_timer_.cancel();
-  for (auto& message : waiting_) buffered_.fetch_sub(message.payload.size(), std::memory_order_relaxed);
-  waiting_.clear();
+  token_timer_.cancel();
+  waiting_for_token_ = false;
+  drop_everything();
   runtime_.live.erase(this);
   if (self_) runtime_.loop.post([self = std::move(self_)] {});
 }
@@ -448,6 +467,7 @@ void ClientSession::on_message(protocol::Opcode op, std::string_view payload) {
     ++stats_.messages_received;
     stats_.bytes_received += payload.size();
   }
+  if (op == protocol::Opcode::text && needs_inspection() && inspect_inbound(payload)) return;
   if (!callbacks_.message) return;
   const MessageKind kind = op == protocol::Opcode::text ? MessageKind::text : MessageKind::binary;
   if (options_.callback_mode == CallbackMode::loop_thread) {
@@ -474,27 +494,22 @@ void ClientSession::on_pong(std::string_view /*payload*/) {
 }
 
 void ClientSession::on_sent(std::uint64_t tag) {
-  if (tag == 0) return;  // the application-level ping
-  // Messages complete in the order they were handed over.
-  while (!in_flight_.empty()) {
-    auto [id, bytes] = in_flight_.front();
-    in_flight_.pop_front();
-    buffered_.fetch_sub(bytes, std::memory_order_relaxed);
-    if (id != tag) continue;
-    {
-      std::lock_guard<std::mutex> lock(stats_mutex_);
-      ++stats_.messages_sent;
-      stats_.bytes_sent += bytes;
-    }
-    if (!callbacks_.sent) break;
-    if (options_.callback_mode == CallbackMode::loop_thread) {
-      if (callbacks_live()) callbacks_.sent(id, bytes);
-    } else {
-      auto callback = callbacks_.sent;
-      dispatch([callback, id = id, bytes = bytes] { callback(id, bytes); });
-    }
-    break;
+  if (tag == 0) return;  // tether's own messages (auth, subscriptions, the application ping)
+  {
+    std::lock_guard<std::mutex> lock(queue_mutex_);
+    queue_.on_sent(tag);
+    buffered_.store(queue_.bytes(), std::memory_order_release);
   }
+  kick();
+}
+
+void ClientSession::report_error(errc code, std::string message) {
+  if (!callbacks_.error) return;
+  Error error;
+  error.code = code;
+  error.message = std::move(message);
+  auto callback = callbacks_.error;
+  dispatch([callback, error = std::move(error)] { callback(error); });
 }
 
 bool ClientSession::follow_redirect(const transport::ConnectionEnd& end) {
@@ -529,15 +544,18 @@ bool ClientSession::follow_redirect(const transport::ConnectionEnd& end) {
   release_connection();
   runtime_.loop.post([self = shared_from_this()] {
     if (self->state() != State::connecting) return;
-    self->connection_ =
-        std::make_unique<transport::Connection>(self->runtime_.loop, self->config_, *self);
-    self->connection_->start();
+    self->open_connection(self->token_);
   });
   return true;
 }
 
 void ClientSession::on_end(transport::ConnectionEnd end) {
   if (follow_redirect(end)) return;
+  // Messages handed to this connection and not taken by its socket go back to the queue, to go
+  // out again after the reconnect (or be dropped if the client ends now).
+  requeue_unsent(end.unsent);
+  auth_id_.clear();
+  pending_subscriptions_.clear();
   // The core decides first, so the close event can say whether a reconnect follows; its effects
   // are carried out after the error and close callbacks.
   const Cause cause = cause_from(end);
@@ -548,9 +566,11 @@ void ClientSession::on_end(transport::ConnectionEnd end) {
   }
   auto effects = core_.take_effects();
   bool reconnect = false;
+  std::optional<errc> decided;  // the error the core attributes the end to
   for (const auto& e : effects) {
     if (auto* change = std::get_if<core::effect::StateChange>(&e)) {
       reconnect = reconnect || change->to == State::waiting;
+      decided = change->cause.error;
     }
   }
   const bool client_closed_attempt = end.closed_by_client && !end.opened && closing_.load();
@@ -564,6 +584,11 @@ void ClientSession::on_end(transport::ConnectionEnd end) {
     reported = errc::auth_rejected;
     reported_message = "the server closed with " + std::to_string(end.code) +
                        (end.reason.empty() ? "" : " " + end.reason);
+  }
+  if (!reported && decided == errc::auth_timeout) {
+    reported = errc::auth_timeout;
+    reported_message = "no auth response within " +
+                       std::to_string(options_.auth.timeout.count()) + " ms";
   }
   if (reported && !client_closed_attempt && callbacks_.error) {
     Error error;
@@ -584,9 +609,6 @@ void ClientSession::on_end(transport::ConnectionEnd end) {
     auto callback = callbacks_.close;
     dispatch([callback, info = std::move(info)] { callback(info); });
   }
-  // Messages handed to this connection and not taken by its socket are gone with it.
-  for (auto& [id, bytes] : in_flight_) buffered_.fetch_sub(bytes, std::memory_order_relaxed);
-  in_flight_.clear();
   release_connection();
   for (auto& e : effects) pending_effects_.push_back(std::move(e));
   apply_effects();

@@ -5,6 +5,10 @@
 // ping, report), keeps one timer armed at the core's next deadline, and runs the application's
 // callbacks where the client's callback mode says. Public Client methods hand work over to it
 // with Loop::post; state and counters are readable from any thread.
+//
+// The session's parts, one file each: client_session.cpp (lifecycle, the core's effects, the
+// connection's events), session_queue.cpp (send, the outbound queue, close), session_auth.cpp
+// (tokens, first-message auth, subscriptions, resume).
 
 #include <atomic>
 #include <cstdint>
@@ -15,9 +19,11 @@
 #include <random>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "core/connection_core.hpp"
+#include "core/outbound_queue.hpp"
 #include "runtime_impl.hpp"
 #include "tether/client.hpp"
 #include "transport/connection.hpp"
@@ -32,7 +38,15 @@ struct Callbacks {
   std::function<void(MessageId, std::size_t)> sent;
   std::function<void(State, State, const Cause&)> state;
   std::function<void(int, std::chrono::milliseconds)> reconnect_scheduled;
+  std::function<void()> authenticated;
+  std::function<void(MessageId, std::size_t)> queued;
+  std::function<void(MessageId, std::size_t, DropReason)> dropped;
+  std::function<void(const std::string&)> subscribed;
+  std::function<void(const std::string&)> unsubscribed;
 };
+
+/// A process-wide request id ("1", "2", ...): never reused within the process.
+std::string next_request_id();
 
 class ClientSession final : public transport::ConnectionHandler,
                             public std::enable_shared_from_this<ClientSession> {
@@ -44,9 +58,13 @@ class ClientSession final : public transport::ConnectionHandler,
   /// Validates the options and builds the connection settings (also loads the TLS context).
   Error prepare();
   void start();
-  SendResult send(MessageKind kind, std::string_view data);
+  SendResult send(MessageKind kind, std::string_view data, const SendOptions& options);
   void ping(std::string_view payload);
   void close(std::uint16_t code, std::string_view reason);
+  void close_now(std::uint16_t code, std::string_view reason);
+  void subscribe(std::string channel);
+  void unsubscribe(std::string channel);
+  std::vector<std::string> subscriptions() const;
   void reconnect_now();
   /// Stops all callbacks, then closes in the background. No callback runs once it returns.
   void detach();
@@ -60,7 +78,7 @@ class ClientSession final : public transport::ConnectionHandler,
     const State s = state();
     return s == State::closed || s == State::failed;
   }
-  std::size_t buffered_amount() const noexcept { return buffered_.load(std::memory_order_relaxed); }
+  std::size_t buffered_amount() const noexcept { return buffered_.load(std::memory_order_acquire); }
   Stats stats() const;
 
   // --- loop thread ------------------------------------------------------------------------------
@@ -70,10 +88,9 @@ class ClientSession final : public transport::ConnectionHandler,
   void force_end();
 
  private:
-  struct Outgoing {
-    MessageId id;
-    protocol::Opcode op;
-    std::string payload;
+  struct PendingSubscription {
+    std::string channel;
+    bool subscribe = true;
   };
   class SeededRandom final : public core::Random {
    public:
@@ -93,8 +110,6 @@ class ClientSession final : public transport::ConnectionHandler,
   void on_end(transport::ConnectionEnd end) override;
 
   void do_start();
-  void do_send(Outgoing message);
-  void flush_waiting();
   void apply_effects();
   void arm_deadline();
   bool follow_redirect(const transport::ConnectionEnd& end);
@@ -103,6 +118,35 @@ class ClientSession final : public transport::ConnectionHandler,
   /// Runs `callback` where the callback mode says (loop thread: now).
   void dispatch(std::function<void()> callback);
   bool callbacks_live() const noexcept { return !detached_.load(std::memory_order_acquire); }
+  void report_error(errc code, std::string message);
+
+  // session_queue.cpp
+  /// Wakes the loop to pump the queue (once per batch of sends).
+  void kick();
+  /// Loop thread: hands ready messages to the connection, reports the queue's events, closes
+  /// once a requested close has nothing left to deliver.
+  void pump();
+  void flush_queue(std::size_t budget);
+  void report_queue_events();
+  void maybe_close();
+  void requeue_unsent(const std::vector<std::uint64_t>& unsent);
+  void drop_everything();
+
+  // session_auth.cpp
+  /// Starts an attempt: asks for the token when there is a token source, then opens.
+  void begin_attempt(bool refresh_token);
+  void on_token(std::uint64_t attempt, std::optional<std::string> token);
+  void open_connection(const std::string& token);
+  void fail_attempt(errc code, std::string message);
+  /// The connection is authenticating: send the auth request.
+  void send_auth_request();
+  /// The client became ready: subscriptions (and the resume marker), then the queue.
+  void on_ready();
+  void send_subscription(const std::string& channel, bool subscribe, bool with_resume);
+  /// Inbound text that may answer our requests or carry a sequence number. Returns true when
+  /// the message is consumed (not delivered to the application).
+  bool inspect_inbound(std::string_view text);
+  bool needs_inspection() const noexcept;
 
   Runtime::Impl& runtime_;
   ClientOptions options_;
@@ -113,19 +157,38 @@ class ClientSession final : public transport::ConnectionHandler,
   transport::Timer deadline_timer_;
   std::unique_ptr<transport::Connection> connection_;
   std::shared_ptr<ClientSession> self_;  // alive while started and not finished
-  std::deque<Outgoing> waiting_;         // accepted while not open
-  std::deque<std::pair<MessageId, std::size_t>> in_flight_;  // handed to the connection
   bool applying_ = false;
   std::vector<core::Effect> pending_effects_;  // taken from the core, not yet carried out
   int redirects_ = 0;
   bool shutting_down_ = false;
+
+  // Loop thread: the attempt's token, first-message auth, subscriptions, resume.
+  transport::ConnectionConfig attempt_config_;  // config_ with the token placed
+  std::uint64_t attempt_number_ = 0;            // identifies the token request of an attempt
+  bool waiting_for_token_ = false;
+  transport::Timer token_timer_;
+  std::string token_;
+  std::string auth_id_;  // the outstanding auth request
+  std::unordered_map<std::string, PendingSubscription> pending_subscriptions_;
+  std::optional<std::uint64_t> last_seq_;
+  std::optional<std::pair<std::uint16_t, std::string>> close_requested_;
+
+  // The outbound queue, shared with send() on any thread.
+  mutable std::mutex queue_mutex_;
+  core::OutboundQueue queue_;
+  std::unordered_map<MessageId, std::function<void(const Delivery&)>> on_done_;
+  std::vector<core::OutboundQueue::Event> queue_events_;  // loop thread scratch
+  std::atomic<bool> kick_pending_{false};
+
+  mutable std::mutex subscriptions_mutex_;
+  std::vector<std::string> subscriptions_;  // in subscribe order
 
   std::atomic<bool> started_{false};
   std::atomic<bool> detached_{false};
   std::atomic<bool> closing_{false};
   std::atomic<State> state_{State::idle};
   std::atomic<std::size_t> buffered_{0};
-  std::atomic<MessageId> next_id_{1};
+  MessageId next_id_ = 1;  // under queue_mutex_
 
   mutable std::mutex stats_mutex_;
   Stats stats_;
@@ -133,8 +196,8 @@ class ClientSession final : public transport::ConnectionHandler,
 
   // Callback modes other than loop_thread.
   std::recursive_mutex callback_mutex_;  // held while a queued callback runs
-  std::mutex queue_mutex_;
-  std::vector<std::function<void()>> queued_;
+  std::mutex callbacks_queue_mutex_;
+  std::vector<std::function<void()>> queued_callbacks_;
 };
 
 }  // namespace tether::detail

@@ -1,4 +1,5 @@
 #include "tether/error.hpp"
+#include "tether/events.hpp"
 
 #include <array>
 #include <string>
@@ -44,6 +45,22 @@ bool errc_from_string(std::string_view name, errc& out) noexcept {
 const std::error_category& error_category() noexcept {
   static const Category category;
   return category;
+}
+
+}  // namespace tether
+
+namespace tether {
+
+std::string_view to_string(DropReason reason) noexcept {
+  switch (reason) {
+    case DropReason::overflow:
+      return "overflow";
+    case DropReason::ttl:
+      return "ttl";
+    case DropReason::closed:
+      return "closed";
+  }
+  return "unknown";
 }
 
 }  // namespace tether

@@ -5,12 +5,14 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "tether/error.hpp"
+#include "tether/export.hpp"
 
 namespace tether {
 
@@ -47,6 +49,24 @@ struct Error {
   std::vector<std::pair<std::string, std::string>> http_headers;  ///< For `handshake_rejected`.
 
   explicit operator bool() const noexcept { return code != errc{}; }
+};
+
+/// Why a message accepted by send() was not sent.
+enum class DropReason {
+  overflow,  ///< The queue was full (per QueueOptions::overflow).
+  ttl,       ///< It waited longer than its time to live.
+  closed,    ///< The client closed or gave up first.
+};
+
+/// "overflow", "ttl", "closed".
+TETHER_API std::string_view to_string(DropReason reason) noexcept;
+
+/// How a message ended: exactly one per message accepted by send().
+struct Delivery {
+  MessageId id = 0;
+  std::size_t bytes = 0;               ///< Its payload size.
+  std::optional<DropReason> dropped;   ///< Empty: sent (the socket took every byte).
+  bool sent() const noexcept { return !dropped; }
 };
 
 /// The result of Client::send: the message's id, or why it was refused.

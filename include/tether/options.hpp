@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -57,6 +58,97 @@ struct HeartbeatOptions {
   std::string app_pong;
 };
 
+/// Answers one token request: the token, or std::nullopt when there is none to give.
+using TokenReply = std::function<void(std::optional<std::string> token)>;
+/// Asked for a token before every connection attempt. `refresh` is true when the server rejected
+/// the previous token: give a fresh one, or std::nullopt to give up (the client fails with
+/// `auth_rejected`). Call `reply` exactly once, from any thread, now or later; the attempt waits
+/// for it (within AuthOptions::timeout). Runs where callbacks run (ClientOptions::callback_mode).
+using TokenProvider = std::function<void(bool refresh, TokenReply reply)>;
+
+/// What the first-message auth request carries (AuthOptions::build_message).
+struct AuthRequestInfo {
+  std::string id;     ///< The request id; the server's response carries it back.
+  std::string token;  ///< From AuthOptions::token or the token provider.
+  /// With ResumeOptions::enabled: the last sequence number seen, once one has been seen.
+  std::optional<std::uint64_t> resume_from;
+};
+
+/// Authentication on every (re)open. The token comes from `token_provider` (asked before each
+/// attempt) or, without one, is the fixed `token`. It travels in any combination of a handshake
+/// header, a URL query parameter and a first message; with a token and none of the three,
+/// Client::start() fails with `invalid_argument`.
+///
+/// Rejection (an error response to the auth request, close code 4001/4003, or HTTP 401/403 on the
+/// upgrade) asks the provider once for a fresh token (`refresh = true`) and reconnects at once; a
+/// second rejection in a row, or a rejection with no provider, ends in `failed` with
+/// `auth_rejected`. No response within `timeout` closes with 1000 "auth timeout" and reconnects
+/// per the reconnect policy.
+struct AuthOptions {
+  std::string token;             ///< A fixed token, used when `token_provider` is empty.
+  TokenProvider token_provider;  ///< Asked before every attempt (async).
+  std::string header;            ///< A handshake header carrying the token, e.g. "Authorization"...
+  std::string header_prefix = "Bearer ";  ///< ...with this before the token.
+  std::string query_parameter;   ///< A URL query parameter carrying the token, e.g. "access_token".
+  /// Send an auth request as the first message of every connection and hold everything else
+  /// back (state `authenticating`) until its response: `{"id":ID,"payload":...}` is success,
+  /// `{"id":ID,"error":...}` is a rejection.
+  bool first_message = false;
+  /// Builds the auth request; default `{"type":"auth","id":ID,"payload":{"token":T}}` (plus
+  /// `"resume_from":N` in the payload when resuming).
+  std::function<std::string(const AuthRequestInfo&)> build_message;
+  /// The token provider's answer, and then the auth response, must arrive within this; 0 = no
+  /// limit.
+  std::chrono::milliseconds timeout{10000};
+
+  bool enabled() const noexcept { return !token.empty() || static_cast<bool>(token_provider); }
+};
+
+/// What to do with a message that does not fit in the outbound queue.
+enum class OverflowPolicy {
+  reject,       ///< Refuse it: send() returns `queue_full` (and a dropped event reports it).
+  drop_oldest,  ///< Evict the oldest waiting messages (dropped: overflow) to make room.
+  drop_newest,  ///< Accept it and drop it at once (dropped: overflow).
+};
+
+/// The outbound queue: every message accepted by send() and not yet taken by the socket, while
+/// the client is not ready (connecting, authenticating, waiting to reconnect) or the socket is
+/// not writable.
+struct QueueOptions {
+  std::size_t max_messages = 10000;
+  std::size_t max_bytes = 16u * 1024 * 1024;  ///< Payload bytes.
+  OverflowPolicy overflow = OverflowPolicy::reject;
+  /// How long a message may wait before it is dropped (ttl); 0 = no limit. SendOptions::ttl
+  /// overrides it per message.
+  std::chrono::milliseconds ttl{0};
+};
+
+/// What a subscribe or unsubscribe request carries (SubscriptionOptions::build_message).
+struct SubscribeRequestInfo {
+  std::string id;
+  std::string channel;
+  bool subscribe = true;  ///< false: unsubscribe.
+  /// With ResumeOptions::enabled and no first-message auth: the last sequence number seen.
+  std::optional<std::uint64_t> resume_from;
+};
+
+struct SubscriptionOptions {
+  /// Builds the request; default `{"type":"subscribe","id":ID,"payload":{"channel":C}}` (or
+  /// "unsubscribe"; plus `"resume_from":N` in the payload when resuming).
+  std::function<std::string(const SubscribeRequestInfo&)> build_message;
+};
+
+/// Resume after reconnect: the client remembers the highest sequence number seen on inbound
+/// messages (a top-level unsigned integer field), sends it on every reconnect so the server can
+/// replay what was missed, and drops inbound messages whose sequence number it has already seen.
+/// The server contract is in docs/delivery.md.
+struct ResumeOptions {
+  bool enabled = false;
+  std::string seq_field = "seq";             ///< The inbound field holding the sequence number.
+  std::string resume_field = "resume_from";  ///< The request payload field that carries it back.
+  bool drop_duplicates = true;               ///< Drop inbound messages with a seen sequence number.
+};
+
 /// Where callbacks run.
 enum class CallbackMode {
   loop_thread,  ///< On the runtime's loop thread, as events happen (default).
@@ -92,6 +184,10 @@ struct ClientOptions {
 
   ReconnectOptions reconnect;
   HeartbeatOptions heartbeat;
+  AuthOptions auth;
+  QueueOptions queue;
+  SubscriptionOptions subscriptions;
+  ResumeOptions resume;
 
   CallbackMode callback_mode = CallbackMode::loop_thread;
   /// With CallbackMode::executor: receives each callback as a task to run (e.g. post it to a UI

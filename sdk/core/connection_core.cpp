@@ -38,7 +38,8 @@ void ConnectionCore::open_transport(TimePoint now) {
   transport_live_ = true;
   ++stats_.attempts;
   enter(State::connecting, now);
-  effects_.push_back(effect::OpenTransport{});
+  effects_.push_back(effect::OpenTransport{refresh_next_});
+  refresh_next_ = false;
 }
 
 void ConnectionCore::arm_ping(TimePoint now) {
@@ -54,6 +55,20 @@ void ConnectionCore::arm_ping(TimePoint now) {
 void ConnectionCore::became_ready(TimePoint now) {
   enter(State::open, now);
   ready_since_ = now;
+  refresh_used_ = false;  // the token was accepted: a later rejection may refresh again
+}
+
+// [T18] --auth rejected, token refreshable, not yet refreshed--> waiting (delay 0), then
+// connecting with a fresh token. A second rejection in a row falls through to the policy (fail).
+bool ConnectionCore::refresh_after_rejection(TimePoint now, const Cause& cause) {
+  if (cause.error != errc::auth_rejected || !options_.auth_refresh || refresh_used_) return false;
+  refresh_used_ = true;
+  refresh_next_ = true;
+  attempt_ += 1;
+  retry_at_ = now;
+  enter(State::waiting, now, cause);
+  effects_.push_back(effect::ReconnectScheduled{attempt_, Millis(0)});
+  return true;
 }
 
 // [T1] idle --start--> connecting
@@ -241,6 +256,7 @@ void ConnectionCore::transport_ended(TimePoint now, Cause cause, bool opened) {
       (cause.http_status == 401 || cause.http_status == 403)) {
     cause.error = errc::auth_rejected;
   }
+  if (refresh_after_rejection(now, cause)) return;
   switch (decide(cause)) {
     case ReconnectDecision::stop:
       // [T8] connecting|authenticating|open --ended, policy stop--> closed

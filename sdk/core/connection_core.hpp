@@ -36,11 +36,16 @@ struct CoreOptions {
   /// on_auth_succeeded().
   bool auth = false;
   Millis auth_timeout{10000};  ///< 0 = no limit.
+  /// The token can be refreshed (a token provider): the first auth rejection of a series
+  /// reconnects at once with OpenTransport::refresh_token, instead of failing.
+  bool auth_refresh = false;
 };
 
 namespace effect {
 /// Start a new transport attempt (the previous one, if any, has ended).
-struct OpenTransport {};
+struct OpenTransport {
+  bool refresh_token = false;  ///< The last token was rejected: ask for a fresh one.
+};
 /// Start the closing handshake (or end an attempt that has not opened).
 struct CloseTransport {
   std::uint16_t code;
@@ -117,6 +122,7 @@ class ConnectionCore {
  private:
   void enter(State next, TimePoint now, Cause cause = {});
   void open_transport(TimePoint now);
+  bool refresh_after_rejection(TimePoint now, const Cause& cause);
   void became_ready(TimePoint now);
   void transport_ended(TimePoint now, Cause cause, bool opened);
   void schedule_retry(TimePoint now, const Cause& cause);
@@ -138,6 +144,8 @@ class ConnectionCore {
   std::optional<TimePoint> ping_sent_at_;
   std::optional<TimePoint> auth_deadline_;  // authenticating
   std::optional<Cause> pending_cause_;      // why we aborted or closed the transport ourselves
+  bool refresh_used_ = false;               // a refresh was tried since the last ready connection
+  bool refresh_next_ = false;               // the next attempt asks for a fresh token
 };
 
 }  // namespace tether::core

@@ -21,18 +21,6 @@ bool expired(const Outgoing& message, TimePoint now) {
 
 }  // namespace
 
-std::string_view to_string(DropReason reason) noexcept {
-  switch (reason) {
-    case DropReason::overflow:
-      return "overflow";
-    case DropReason::ttl:
-      return "ttl";
-    case DropReason::closed:
-      return "closed";
-  }
-  return "unknown";
-}
-
 OutboundQueue::OutboundQueue(QueueLimits limits) : limits_(limits) {}
 
 PushResult OutboundQueue::push(Outgoing message, TimePoint now, bool ready) {
@@ -158,6 +146,11 @@ void OutboundQueue::drop_all(DropReason reason) {
     ++dropped_;
     emit(Event::dropped, id, size, reason);
   }
+  while (!waiting_.empty()) drop_waiting_front(reason);
+  deadlines_.clear();
+}
+
+void OutboundQueue::drop_waiting(DropReason reason) {
   while (!waiting_.empty()) drop_waiting_front(reason);
   deadlines_.clear();
 }

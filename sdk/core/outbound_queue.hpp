@@ -31,22 +31,17 @@
 
 #include "tether/error.hpp"
 #include "tether/events.hpp"
+#include "tether/options.hpp"
 
 namespace tether::core {
 
 using TimePoint = std::chrono::steady_clock::time_point;
 
-enum class DropReason { overflow, ttl, closed };
-
-/// "overflow", "ttl", "closed": the names of the contract's `dropped` event.
-std::string_view to_string(DropReason reason) noexcept;
-
-/// What to do with a message that does not fit.
-enum class OverflowPolicy {
-  reject,       ///< Refuse the new message (not accepted: queue_full, and a dropped event).
-  drop_oldest,  ///< Evict the oldest waiting messages until the new one fits.
-  drop_newest,  ///< Accept the new message and drop it at once.
-};
+// The public enums (events.hpp, options.hpp): "overflow", "ttl", "closed" are the names of the
+// contract's `dropped` event.
+using tether::DropReason;
+using tether::OverflowPolicy;
+using tether::to_string;
 
 struct QueueLimits {
   std::size_t max_messages = 10000;           ///< Waiting + in flight messages.
@@ -142,6 +137,8 @@ class OutboundQueue {
   /// The client closed or gave up: every in flight, then every waiting message, oldest first, is
   /// dropped with `reason`.
   void drop_all(DropReason reason = DropReason::closed);
+  /// Drops every waiting message (in flight ones stay: the socket may still take them).
+  void drop_waiting(DropReason reason = DropReason::closed);
 
   // Outputs ------------------------------------------------------------------------------------
 

@@ -51,7 +51,10 @@ errc first_error(ClientHarness& h) {
 
 void expect_round_trips(const std::string& url) {
   const std::vector<std::size_t> sizes = {0, 1, 125, 126, 65535, 65536, 1 << 20, 16u << 20};
-  ClientHarness h(direct(url));
+  auto options = direct(url);
+  // Everything is sent at once: about 34 MiB wait in the queue (default bound 16 MiB).
+  options.queue.max_bytes = 64u << 20;
+  ClientHarness h(options);
   ASSERT_FALSE(h.start());
   ASSERT_TRUE(h.wait_open());
   std::mt19937 rng(7);

@@ -1,0 +1,233 @@
+// The outbound half of a ClientSession: send() from any thread into the outbound queue, the
+// queue handed to the connection as the socket takes bytes, delivery events, and close().
+
+#include <limits>
+#include <utility>
+
+#include "client_session.hpp"
+
+namespace tether::detail {
+
+namespace {
+
+core::TimePoint now() { return std::chrono::steady_clock::now(); }
+
+// Payload bytes handed to the connection and not yet written: beyond this, messages wait in the
+// queue (where they can still expire, be evicted, or survive a reconnect untouched).
+constexpr std::size_t kWriteWindow = 1024 * 1024;
+
+}  // namespace
+
+SendResult ClientSession::send(MessageKind kind, std::string_view data,
+                               const SendOptions& options) {
+  SendResult result;
+  if (closing_.load(std::memory_order_acquire) || is_finished()) {
+    result.error = errc::closed;
+    return result;
+  }
+  const auto at = now();
+  const auto ttl = options.ttl.value_or(options_.queue.ttl);
+  core::Outgoing message;
+  message.binary = kind == MessageKind::binary;
+  message.payload.assign(data.data(), data.size());
+  if (ttl.count() > 0) message.expires_at = at + ttl;
+  bool wake = false;
+  {
+    std::lock_guard<std::mutex> lock(queue_mutex_);
+    result.id = message.id = next_id_++;
+    const bool ready = state() == State::open;
+    const core::PushResult pushed = queue_.push(std::move(message), at, ready);
+    if (!pushed.accepted()) result.error = pushed.error;
+    if (options.on_done) on_done_.emplace(result.id, options.on_done);
+    buffered_.store(queue_.bytes(), std::memory_order_release);
+    wake = true;
+  }
+  if (wake) kick();
+  return result;
+}
+
+void ClientSession::kick() {
+  if (kick_pending_.exchange(true, std::memory_order_acq_rel)) return;
+  runtime_.loop.post([self = shared_from_this()] { self->pump(); });
+}
+
+void ClientSession::pump() {
+  kick_pending_.store(false, std::memory_order_release);
+  if (core_.state() == State::open && connection_ && connection_->is_open()) {
+    const std::size_t in_connection = connection_->buffered_amount();
+    flush_queue(in_connection >= kWriteWindow ? 0 : kWriteWindow - in_connection);
+  }
+  report_queue_events();
+  maybe_close();
+  arm_deadline();
+}
+
+void ClientSession::flush_queue(std::size_t budget) {
+  if (!connection_ || !connection_->is_open()) return;
+  struct Handover {
+    protocol::Opcode op;
+    std::string payload;
+    MessageId id;
+  };
+  std::vector<Handover> handover;
+  {
+    std::lock_guard<std::mutex> lock(queue_mutex_);
+    // Nothing more while the connection still holds a full window (take_ready would hand one
+    // message over when the queue has none in flight).
+    if (budget == 0 && queue_.in_flight() > 0) return;
+    std::vector<const core::Outgoing*> taken;
+    queue_.take_ready(budget, now(), taken);
+    handover.reserve(taken.size());
+    for (const core::Outgoing* m : taken) {
+      handover.push_back(
+          {m->binary ? protocol::Opcode::binary : protocol::Opcode::text, m->payload, m->id});
+    }
+  }
+  for (auto& h : handover) connection_->send(h.op, std::move(h.payload), h.id);
+}
+
+void ClientSession::report_queue_events() {
+  struct Ended {
+    core::OutboundQueue::Event event;
+    std::function<void(const Delivery&)> on_done;
+  };
+  std::vector<Ended> ended;
+  {
+    std::lock_guard<std::mutex> lock(queue_mutex_);
+    queue_events_.clear();
+    queue_.take_events(queue_events_);
+    if (queue_events_.empty()) return;
+    ended.reserve(queue_events_.size());
+    for (const auto& event : queue_events_) {
+      Ended e{event, nullptr};
+      if (event.kind != core::OutboundQueue::Event::queued && !on_done_.empty()) {
+        auto it = on_done_.find(event.id);
+        if (it != on_done_.end()) {
+          e.on_done = std::move(it->second);
+          on_done_.erase(it);
+        }
+      }
+      ended.push_back(std::move(e));
+    }
+    buffered_.store(queue_.bytes(), std::memory_order_release);
+  }
+  std::uint64_t sent_bytes = 0;
+  for (const auto& e : ended) {
+    if (e.event.kind == core::OutboundQueue::Event::sent) sent_bytes += e.event.bytes;
+  }
+  if (sent_bytes > 0) {
+    std::lock_guard<std::mutex> lock(stats_mutex_);
+    stats_.bytes_sent += sent_bytes;
+  }
+  if (!callbacks_live()) return;
+  const bool direct = options_.callback_mode == CallbackMode::loop_thread;
+  for (auto& e : ended) {
+    const auto& event = e.event;
+    std::function<void()> call;
+    switch (event.kind) {
+      case core::OutboundQueue::Event::queued:
+        if (!callbacks_.queued) break;
+        if (direct) {
+          callbacks_.queued(event.id, event.depth_after);
+        } else {
+          call = [cb = callbacks_.queued, id = event.id, depth = event.depth_after] {
+            cb(id, depth);
+          };
+        }
+        break;
+      case core::OutboundQueue::Event::sent:
+        if (!callbacks_.sent) break;
+        if (direct) {
+          callbacks_.sent(event.id, event.bytes);
+        } else {
+          call = [cb = callbacks_.sent, id = event.id, bytes = event.bytes] { cb(id, bytes); };
+        }
+        break;
+      case core::OutboundQueue::Event::dropped:
+        if (!callbacks_.dropped) break;
+        if (direct) {
+          callbacks_.dropped(event.id, event.bytes, event.reason);
+        } else {
+          call = [cb = callbacks_.dropped, id = event.id, bytes = event.bytes,
+                  reason = event.reason] { cb(id, bytes, reason); };
+        }
+        break;
+    }
+    if (call) dispatch(std::move(call));
+    if (e.on_done) {
+      Delivery delivery;
+      delivery.id = event.id;
+      delivery.bytes = event.bytes;
+      if (event.kind == core::OutboundQueue::Event::dropped) delivery.dropped = event.reason;
+      if (direct) {
+        if (callbacks_live()) e.on_done(delivery);
+      } else {
+        dispatch([cb = std::move(e.on_done), delivery] { cb(delivery); });
+      }
+    }
+  }
+}
+
+void ClientSession::requeue_unsent(const std::vector<std::uint64_t>& unsent) {
+  std::vector<MessageId> ids;
+  ids.reserve(unsent.size());
+  for (auto tag : unsent) {
+    if (tag != 0) ids.push_back(tag);  // tether's own messages are rebuilt on the next open
+  }
+  std::lock_guard<std::mutex> lock(queue_mutex_);
+  queue_.on_transport_lost(ids);
+}
+
+void ClientSession::drop_everything() {
+  {
+    std::lock_guard<std::mutex> lock(queue_mutex_);
+    queue_.drop_all(DropReason::closed);
+    buffered_.store(queue_.bytes(), std::memory_order_release);
+  }
+  report_queue_events();
+}
+
+// --- closing ------------------------------------------------------------------------------------
+
+void ClientSession::close(std::uint16_t code, std::string_view reason) {
+  closing_ = true;
+  runtime_.loop.post([self = shared_from_this(), code, reason = std::string(reason)] {
+    if (!self->close_requested_) self->close_requested_.emplace(code, reason);
+    self->maybe_close();
+    self->apply_effects();
+  });
+}
+
+void ClientSession::maybe_close() {
+  if (!close_requested_) return;
+  bool empty = false;
+  {
+    std::lock_guard<std::mutex> lock(queue_mutex_);
+    empty = queue_.queued() == 0;
+  }
+  const State s = core_.state();
+  // Idle (never started) or waiting with nothing to deliver: close now. Otherwise the queue
+  // drains first; the connection manager keeps (re)connecting to deliver it.
+  if (!empty && s != State::idle) return;
+  auto [code, reason] = *close_requested_;
+  close_requested_.reset();
+  core_.close(now(), code, std::move(reason));
+  apply_effects();
+}
+
+void ClientSession::close_now(std::uint16_t code, std::string_view reason) {
+  closing_ = true;
+  runtime_.loop.post([self = shared_from_this(), code, reason = std::string(reason)] {
+    {
+      std::lock_guard<std::mutex> lock(self->queue_mutex_);
+      self->queue_.drop_waiting(DropReason::closed);
+      self->buffered_.store(self->queue_.bytes(), std::memory_order_release);
+    }
+    self->close_requested_.reset();
+    self->report_queue_events();
+    self->core_.close(now(), code, reason);
+    self->apply_effects();
+  });
+}
+
+}  // namespace tether::detail
