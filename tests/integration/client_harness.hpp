@@ -21,6 +21,12 @@ struct Received {
   std::string data;
 };
 
+struct Dropped {
+  MessageId id;
+  std::size_t bytes;
+  DropReason reason;
+};
+
 /// A runtime whose log lines are dropped (tests are silent unless they ask).
 inline std::shared_ptr<Runtime> silent_runtime(bool own_thread = true) {
   RuntimeOptions options;
@@ -58,6 +64,31 @@ class ClientHarness {
     client_->on_sent([this](MessageId id, std::size_t) {
       std::lock_guard<std::mutex> lock(mutex_);
       sent_.push_back(id);
+      changed_.notify_all();
+    });
+    client_->on_dropped([this](MessageId id, std::size_t bytes, DropReason reason) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      dropped_.push_back({id, bytes, reason});
+      changed_.notify_all();
+    });
+    client_->on_queued([this](MessageId, std::size_t depth) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      queued_depths_.push_back(depth);
+      changed_.notify_all();
+    });
+    client_->on_authenticated([this] {
+      std::lock_guard<std::mutex> lock(mutex_);
+      ++authenticated_;
+      changed_.notify_all();
+    });
+    client_->on_subscribed([this](const std::string& channel) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      subscribed_.push_back(channel);
+      changed_.notify_all();
+    });
+    client_->on_state([this](State, State to, const Cause&) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      states_.push_back(to);
       changed_.notify_all();
     });
   }
@@ -114,6 +145,43 @@ class ClientHarness {
     std::lock_guard<std::mutex> lock(mutex_);
     return sent_.size();
   }
+  std::vector<MessageId> sent_ids() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return sent_;
+  }
+  std::vector<Dropped> dropped() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return dropped_;
+  }
+  std::vector<std::size_t> queued_depths() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return queued_depths_;
+  }
+  int authenticated() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return authenticated_;
+  }
+  std::vector<std::string> subscribed() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return subscribed_;
+  }
+  std::vector<State> states() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return states_;
+  }
+  bool wait_dropped(std::size_t n, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    return wait([this, n] { return dropped_.size() >= n; }, timeout);
+  }
+  bool wait_state(State state, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    return wait(
+        [this, state] {
+          for (State s : states_) {
+            if (s == state) return true;
+          }
+          return false;
+        },
+        timeout);
+  }
   std::string subprotocol() {
     std::lock_guard<std::mutex> lock(mutex_);
     return subprotocol_;
@@ -134,6 +202,11 @@ class ClientHarness {
   std::vector<Error> errors_;
   std::vector<CloseInfo> closes_;
   std::vector<MessageId> sent_;
+  std::vector<Dropped> dropped_;
+  std::vector<std::size_t> queued_depths_;
+  int authenticated_ = 0;
+  std::vector<std::string> subscribed_;
+  std::vector<State> states_;
 };
 
 }  // namespace tether::testing

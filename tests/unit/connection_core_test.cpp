@@ -43,8 +43,8 @@ const std::optional<long long> kNoDeadline;
 Effect change(State from, State to, Cause cause = {}) {
   return effect::StateChange{from, to, std::move(cause)};
 }
-Effect opening() {
-  return effect::OpenTransport{};
+Effect opening(bool refresh_token = false) {
+  return effect::OpenTransport{refresh_token};
 }
 Effect closing(std::uint16_t code, std::string reason) {
   return effect::CloseTransport{code, std::move(reason)};
@@ -104,6 +104,13 @@ CoreOptions with_auth(long long auth_timeout_ms = 10000) {
   CoreOptions o;
   o.auth = true;
   o.auth_timeout = milliseconds(auth_timeout_ms);
+  return o;
+}
+
+/// First-message auth with a token provider: a rejection may refresh the token once.
+CoreOptions with_refreshable_auth() {
+  CoreOptions o = with_auth(10000);
+  o.auth_refresh = true;
   return o;
 }
 
@@ -236,6 +243,95 @@ TEST(ConnectionCoreTable, T6_AuthTimeoutClosesWith1000ThenReconnects) {
   EXPECT_EQ(r.core.state(), State::waiting);
   EXPECT_EQ(deadline_ms(r.core), 10525);
   EXPECT_EQ(r.core.attempt(), 1);
+}
+
+
+TEST(ConnectionCoreTable, T18_AuthRejectedWithARefreshableTokenRetriesOnceAtOnce) {
+  Rig r(with_refreshable_auth());
+  r.open_at(0);
+  r.core.on_auth_rejected(at(100), "expired");
+  EXPECT_TRUE(effects_are(r.effects(), {closing(1000, "auth rejected")}));
+  r.core.on_transport_closed(at(150), client_close_done(1000, "auth rejected"));
+  Cause want;
+  want.error = errc::auth_rejected;
+  want.message = "expired";
+  want.close_code = 1000;
+  want.close_reason = "auth rejected";
+  EXPECT_TRUE(effects_are(r.effects(),
+                          {change(State::authenticating, State::waiting, want), scheduled(1, 0)}));
+  EXPECT_EQ(deadline_ms(r.core), 150) << "no backoff: the retry is due at once";
+  EXPECT_EQ(r.random.draws(), 0u);
+
+  r.core.on_deadline(at(150));
+  EXPECT_TRUE(effects_are(r.effects(), {change(State::waiting, State::connecting),
+                                        opening(/*refresh_token=*/true)}));
+
+  // The fresh token is rejected too: no second refresh, the policy fails.
+  r.core.on_transport_open(at(200));
+  r.effects();
+  r.core.on_auth_rejected(at(250), "still bad");
+  EXPECT_TRUE(effects_are(r.effects(), {closing(1000, "auth rejected")}));
+  r.core.on_transport_closed(at(260), client_close_done(1000, "auth rejected"));
+  auto effects = r.effects();
+  ASSERT_EQ(effects.size(), 1u) << describe(effects);
+  const auto* failed = std::get_if<effect::StateChange>(&effects[0]);
+  ASSERT_NE(failed, nullptr);
+  EXPECT_EQ(failed->to, State::failed);
+  EXPECT_EQ(failed->cause.error, errc::auth_rejected);
+  EXPECT_EQ(r.core.stats().attempts, 2u) << "two attempts in all";
+}
+
+TEST(ConnectionCoreTable, T18_ARefreshedTokenThatWorksAllowsAnotherRefreshLater) {
+  Rig r(with_refreshable_auth());
+  r.open_at(0);
+  for (int round = 0; round < 3; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    const long long t = 1000 * (round + 1);
+    r.core.on_auth_succeeded(at(t - 900));
+    r.effects();
+    // Later the server rejects the (expired) token with 4001.
+    r.core.on_transport_closed(at(t), server_close(4001, "token expired"));
+    auto effects = r.effects();
+    ASSERT_EQ(effects.size(), 2u) << describe(effects);
+    EXPECT_EQ(std::get<effect::StateChange>(effects[0]).to, State::waiting);
+    EXPECT_EQ(std::get<effect::ReconnectScheduled>(effects[1]).delay.count(), 0);
+    r.core.on_deadline(at(t));
+    EXPECT_TRUE(effects_are(r.effects(), {change(State::waiting, State::connecting),
+                                          opening(/*refresh_token=*/true)}));
+    r.core.on_transport_open(at(t + 10));
+    r.effects();
+  }
+}
+
+TEST(ConnectionCoreTable, T18_HttpRejectionRefreshesToo_AndTheNextAttemptDoesNotAskForRefresh) {
+  CoreOptions o;
+  o.auth_refresh = true;  // a token in a header: no authenticating state
+  Rig r(o);
+  r.core.start(at(0));
+  r.effects();
+  r.core.on_transport_failed(at(50), rejected(401));
+  auto effects = r.effects();
+  ASSERT_EQ(effects.size(), 2u) << describe(effects);
+  EXPECT_EQ(std::get<effect::StateChange>(effects[0]).to, State::waiting);
+  r.core.on_deadline(at(50));
+  EXPECT_TRUE(effects_are(r.effects(), {change(State::waiting, State::connecting),
+                                        opening(/*refresh_token=*/true)}));
+  // The refreshed attempt fails for a network reason: the retry after it is a plain one.
+  r.core.on_transport_failed(at(60), failure(errc::connect_refused));
+  effects = r.effects();
+  ASSERT_EQ(effects.size(), 2u) << describe(effects);
+  const auto& sched = std::get<effect::ReconnectScheduled>(effects[1]);
+  r.core.on_deadline(at(60) + sched.delay);
+  EXPECT_TRUE(effects_are(r.effects(), {change(State::waiting, State::connecting), opening()}));
+}
+
+TEST(ConnectionCoreTable, T18_WithoutAProviderARejectionFailsAtOnce) {
+  Rig r(with_auth(10000));
+  r.open_at(0);
+  r.core.on_transport_closed(at(100), server_close(4003, "forbidden"));
+  auto effects = r.effects();
+  ASSERT_EQ(effects.size(), 1u) << describe(effects);
+  EXPECT_EQ(std::get<effect::StateChange>(effects[0]).to, State::failed);
 }
 
 TEST(ConnectionCoreTable, T7_OpenLostWithReconnectCodeSchedulesRetry) {

@@ -99,8 +99,8 @@ inline std::string describe(const Cause& c) {
 
 inline std::string describe(const Effect& e) {
   std::ostringstream out;
-  if (std::holds_alternative<effect::OpenTransport>(e)) {
-    out << "OpenTransport";
+  if (const auto* open = std::get_if<effect::OpenTransport>(&e)) {
+    out << (open->refresh_token ? "OpenTransport{refresh_token}" : "OpenTransport");
   } else if (const auto* close = std::get_if<effect::CloseTransport>(&e)) {
     out << "CloseTransport{" << close->code << ", \"" << close->reason << "\"}";
   } else if (const auto* abort = std::get_if<effect::AbortTransport>(&e)) {
