@@ -274,6 +274,9 @@ void Connection::on_pong(std::string_view payload) {
 void Connection::on_close(std::uint16_t code, std::string_view reason) {
   handler_.on_activity();
   auto echo = close_.on_remote(code, reason);
+  // No data frame may follow a close frame: messages not yet started stay unsent (reported in
+  // ConnectionEnd::unsent, so the client sends them again after a reconnect).
+  writer_.clear_data();
   if (echo) {
     // Echo the peer's code, as RFC 6455 5.5.1 suggests; 1005 means an empty close frame.
     writer_.push_close(*echo, "");
