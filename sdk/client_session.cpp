@@ -559,6 +559,7 @@ void ClientSession::on_end(transport::ConnectionEnd end) {
   // The core decides first, so the close event can say whether a reconnect follows; its effects
   // are carried out after the error and close callbacks.
   const Cause cause = cause_from(end);
+  const std::optional<errc> core_reason = core_.ending_error();
   if (end.opened) {
     core_.on_transport_closed(now(), cause);
   } else {
@@ -566,11 +567,9 @@ void ClientSession::on_end(transport::ConnectionEnd end) {
   }
   auto effects = core_.take_effects();
   bool reconnect = false;
-  std::optional<errc> decided;  // the error the core attributes the end to
   for (const auto& e : effects) {
     if (auto* change = std::get_if<core::effect::StateChange>(&e)) {
       reconnect = reconnect || change->to == State::waiting;
-      decided = change->cause.error;
     }
   }
   const bool client_closed_attempt = end.closed_by_client && !end.opened && closing_.load();
@@ -585,7 +584,7 @@ void ClientSession::on_end(transport::ConnectionEnd end) {
     reported_message = "the server closed with " + std::to_string(end.code) +
                        (end.reason.empty() ? "" : " " + end.reason);
   }
-  if (!reported && decided == errc::auth_timeout) {
+  if (!reported && core_reason == errc::auth_timeout) {
     reported = errc::auth_timeout;
     reported_message = "no auth response within " +
                        std::to_string(options_.auth.timeout.count()) + " ms";

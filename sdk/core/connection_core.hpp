@@ -116,6 +116,11 @@ class ConnectionCore {
   /// a connection has stayed ready for min_uptime and then ends).
   int attempt() const noexcept { return attempt_; }
   const CoreStats& stats() const noexcept { return stats_; }
+  /// The error the core is ending the live connection for (auth_timeout, heartbeat_timeout, ...),
+  /// if it is ending it for a reason of its own.
+  std::optional<errc> ending_error() const noexcept {
+    return pending_cause_ ? pending_cause_->error : std::nullopt;
+  }
   /// True while a transport attempt or connection is live (between OpenTransport and its end).
   bool transport_live() const noexcept { return transport_live_; }
 

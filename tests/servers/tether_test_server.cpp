@@ -2,11 +2,12 @@
 //
 // One process serves every scenario of a test: the path and query of each upgrade request choose
 // how that connection behaves (echo, server-initiated close, silence, drops, broken handshakes,
-// raw bytes, server push). It is also the echo peer of the benchmarks, so the data path is built
-// for throughput: one epoll thread, large reads, tether's codec in the server role, echoes encoded
-// straight into a per-connection output buffer and written in big chunks, and read backpressure
-// so a slow reader cannot make the server buffer without bound. tests/servers/README.md documents
-// the options, scenarios and the event log.
+// raw bytes, server push, an application peer speaking the SDK's JSON envelope). It is also the
+// echo peer of the benchmarks, so the data path is built for throughput: one epoll thread, large
+// reads, tether's codec in the server role, echoes encoded straight into a per-connection output
+// buffer and written in big chunks, and read backpressure so a slow reader cannot make the server
+// buffer without bound. tests/servers/README.md documents the options, scenarios and the event
+// log.
 
 #include <netdb.h>
 #include <netinet/in.h>
@@ -38,6 +39,7 @@
 #include <utility>
 #include <vector>
 
+#include "app_scenario.hpp"
 #include "protocol/frame.hpp"
 #include "protocol/frame_decoder.hpp"
 #include "protocol/frame_writer.hpp"
@@ -56,6 +58,11 @@ using tether::protocol::FrameSink;
 using tether::protocol::Header;
 using tether::protocol::Opcode;
 using tether::protocol::Role;
+using tether::test_server::AppConfig;
+using tether::test_server::AppOutput;
+using tether::test_server::AppScenario;
+using tether::test_server::LogEvent;
+using tether::test_server::LogField;
 using Clock = std::chrono::steady_clock;
 
 constexpr std::size_t kReadBufferSize = 256 * 1024;
@@ -542,6 +549,47 @@ std::vector<std::string> split_list(std::string_view list) {
   return out;
 }
 
+// /app: the scenario's options. False (with the reason) when a value is not understood.
+bool parse_app_config(const Query& q, AppConfig* config, std::string* error) {
+  auto count = [&q](const char* key) {
+    return static_cast<std::uint64_t>(std::max(0LL, q.number(key, 0)));
+  };
+  auto millis = [&q](const char* key) {
+    return std::chrono::milliseconds(std::max(0LL, q.number(key, 0)));
+  };
+  config->tokens = q.all("token");
+  const std::string via = q.get("auth_via", "message");
+  if (via == "message") {
+    config->auth_via = AppConfig::AuthVia::message;
+  } else if (via == "header") {
+    config->auth_via = AppConfig::AuthVia::header;
+  } else if (via == "query") {
+    config->auth_via = AppConfig::AuthVia::query;
+  } else {
+    *error = "auth_via must be message, header or query";
+    return false;
+  }
+  if (const std::string* token = q.find("access_token")) config->access_token = *token;
+  if (q.get("reject", "error") != "error") {
+    const long long code = q.number("reject", -1);
+    if (code < 1000 || code > 4999) {
+      *error = "reject must be error or a close code from 1000 to 4999";
+      return false;
+    }
+    config->reject_close_code = static_cast<std::uint16_t>(code);
+  }
+  config->auth_noanswer = q.flag("auth_noanswer");
+  config->deny = q.all("deny");
+  config->echo = q.flag("echo");
+  if (q.find("stream") != nullptr) config->stream = count("stream");
+  config->stream_on_open = q.flag("stream_on_open");
+  config->overlap = count("overlap");
+  config->drop_at = count("drop_at");
+  config->interval = millis("interval_ms");
+  config->request_delay = millis("request_delay_ms");
+  return true;
+}
+
 // ------------------------------------------------------------------------------------------------
 // Connections
 
@@ -558,9 +606,19 @@ enum class AfterFlush {
   shutdown,  // FIN (and TLS close_notify), then read until the peer closes (2 s at most)
   close,     // close the socket
   reset,     // close with SO_LINGER {1, 0}: an RST
+  drop,      // discard unread input (so the close sends a FIN, not an RST), then close the socket
 };
 
-enum class TimerKind { start_close, go_silent, drop, trickle, close_wait, drain, accept_resume };
+enum class TimerKind {
+  start_close,
+  go_silent,
+  drop,
+  trickle,
+  close_wait,
+  drain,
+  accept_resume,
+  app
+};
 
 class Conn;
 
@@ -611,6 +669,8 @@ class Server {
   SSL_CTX* tls_ = nullptr;
   bool running_ = true;
   bool listening_ = true;
+  bool stopping_ = false;  // the first SIGTERM/SIGINT: going away gracefully
+  Clock::time_point stop_deadline_{};
   std::uint64_t next_id_ = 1;
   std::unordered_map<std::uint64_t, std::unique_ptr<Conn>> conns_;
   std::priority_queue<Timer, std::vector<Timer>, std::greater<Timer>> timers_;
@@ -643,6 +703,9 @@ class Conn final : public FrameSink {
   void on_event(std::uint32_t events);
   void on_readable();
   void on_timer(TimerKind kind);
+  /// The server is stopping: a WebSocket gets a close frame (1001 "going away") and is read until
+  /// the client's close frame; anything else is closed at once.
+  void go_away();
 
   // FrameSink
   void on_message(Opcode op, std::string_view payload) override;
@@ -670,6 +733,7 @@ class Conn final : public FrameSink {
               const std::vector<std::string>& headers = {});
   std::string accept_head(const Request& req, std::size_t filler_bytes) const;
   std::string defective_head(const Request& req) const;
+  bool start_app(const Request& req);
   void start_scenario(const Request& req, std::string frames);
   void go_silent();
   void release_input();
@@ -677,6 +741,9 @@ class Conn final : public FrameSink {
   void put_frame(Opcode op, bool fin, std::string_view payload);
   void put_close(std::uint16_t code, std::string_view reason);
   void echo(Opcode op, std::string_view payload);
+  void apply_app(AppOutput out);
+  void write_app_log(const LogEvent& event);
+  void discard_input();
   void top_up();
   void flush();
   bool write_plain();
@@ -731,6 +798,7 @@ class Conn final : public FrameSink {
   std::uint64_t send_index_ = 0;
   Opcode send_op_ = Opcode::text;
   std::string send_template_;
+  std::unique_ptr<AppScenario> app_;
 };
 
 // ------------------------------------------------------------------------------------------------
@@ -1090,6 +1158,7 @@ void Conn::handle_request() {
   }
 
   const std::string& path = req.path;
+  if (path == "/app" && !start_app(req)) return;
   const Query& q = req.query;
   std::string frames;
   if (path == "/rawreply" || path == "/frames") {
@@ -1184,7 +1253,42 @@ void Conn::start_scenario(const Request& req, std::string frames) {
     const auto size = static_cast<std::size_t>(std::max(0LL, q.number("size", 16)));
     send_template_.resize(size);
     for (std::size_t i = 0; i < size; ++i) send_template_[i] = static_cast<char>('a' + i % 26);
+  } else if (path == "/app") {
+    echo_data_ = false;
+    apply_app(app_->on_open(Clock::now()));
   }
+}
+
+// /app: the scenario object, and the header or query auth of the upgrade. False when the request
+// has been answered with an error instead.
+bool Conn::start_app(const Request& req) {
+  AppConfig config;
+  std::string error;
+  if (!parse_app_config(req.query, &config, &error)) {
+    reject("bad_request", 400, error);
+    return false;
+  }
+  app_ = std::make_unique<AppScenario>(std::move(config));
+  AppOutput out;
+  const Header* authorization = req.header("Authorization");
+  const std::string value = authorization != nullptr ? req.joined("Authorization") : std::string();
+  const auto verdict = app_->on_upgrade(authorization != nullptr ? &value : nullptr, out);
+  for (const LogEvent& event : out.logs) write_app_log(event);
+  if (verdict.status == 0) return true;
+  reject("auth_rejected", verdict.status, verdict.message, verdict.headers);
+  return false;
+}
+
+void Conn::go_away() {
+  if (dead_) return;
+  if (phase_ != Phase::frames || !read_enabled_ || !write_allowed_ || draining_) {
+    kill("server");
+    return;
+  }
+  if (close_sent_) return;  // already closing: the handshake finishes as it is
+  close_code_ = 1001;
+  close_reason_ = "going away";
+  on_timer(TimerKind::start_close);
 }
 
 void Conn::go_silent() {
@@ -1246,6 +1350,10 @@ void Conn::on_timer(TimerKind kind) {
       return;
     case TimerKind::accept_resume:
       return;
+    case TimerKind::app:
+      if (app_ != nullptr) apply_app(app_->on_timer(Clock::now()));
+      if (dead_) return;
+      break;
   }
   flush();
 }
@@ -1265,6 +1373,10 @@ void Conn::on_message(Opcode op, std::string_view payload) {
       json_field(line, "hex", hex_encode(payload.substr(0, kLogHexBytes)));
     }
     server_.log().write(std::move(line));
+  }
+  if (app_ != nullptr) {
+    apply_app(op == Opcode::text ? app_->on_text(payload, Clock::now()) : app_->on_binary(payload));
+    return;
   }
   if (echo_data_ && may_send_data()) echo(op, payload);
 }
@@ -1368,6 +1480,74 @@ void Conn::echo(Opcode op, std::string_view payload) {
   out_.append(payload.substr(sent - h));
 }
 
+// /app: logs the scenario's events, then does what it asked for.
+void Conn::apply_app(AppOutput out) {
+  for (const LogEvent& event : out.logs) write_app_log(event);
+  for (const auto& action : out.actions) {
+    if (dead_) return;
+    using Kind = tether::test_server::AppAction::Kind;
+    switch (action.kind) {
+      case Kind::text:
+      case Kind::binary:
+        if (may_send_data()) {
+          echo(action.kind == Kind::text ? Opcode::text : Opcode::binary, action.payload);
+        }
+        break;
+      case Kind::close:
+        if (!may_send_data()) break;
+        put_close(action.code, action.payload);
+        close_sent_ = true;
+        closed_by_ = "server";
+        server_.schedule(id_, kCloseWait, TimerKind::close_wait);
+        break;
+      case Kind::drop:
+        if (draining_) break;
+        write_allowed_ = false;
+        closed_by_ = "server";
+        after_flush_ = AfterFlush::drop;
+        break;
+    }
+  }
+  for (const auto delay : out.timers) server_.schedule(id_, delay, TimerKind::app);
+}
+
+void Conn::write_app_log(const LogEvent& event) {
+  if (!log_on()) return;
+  std::string line = EventLog::begin(id_, event.event);
+  for (const LogField& field : event.fields) {
+    switch (field.kind) {
+      case LogField::Kind::string:
+        json_field(line, field.name, field.text);
+        break;
+      case LogField::Kind::number:
+        json_field(line, field.name, field.number);
+        break;
+      case LogField::Kind::boolean:
+        json_bool(line, field.name, field.flag);
+        break;
+      case LogField::Kind::json:
+        line += ",\"";
+        line += field.name;
+        line += "\":";
+        line += field.text;
+        break;
+    }
+  }
+  server_.log().write(std::move(line));
+}
+
+// Reads and drops what the client sent and the server has not read, so that closing the socket
+// sends a FIN after the queued output instead of an RST that could destroy it.
+void Conn::discard_input() {
+  std::uint8_t* buf = server_.read_buffer();
+  for (int round = 0; round < kReadRounds; ++round) {
+    const ssize_t n = ::recv(fd_, buf, kReadBufferSize, MSG_DONTWAIT);
+    if (n > 0) continue;
+    if (n < 0 && errno == EINTR) continue;
+    return;
+  }
+}
+
 // /send: tops the output buffer up with generated messages, never past the high-water mark, so a
 // push of any size streams at the pace the client reads.
 void Conn::top_up() {
@@ -1384,6 +1564,14 @@ void Conn::top_up() {
     out_.commit(h + size);
     ++send_index_;
     --send_left_;
+  }
+  if (app_ != nullptr) {
+    const auto now = Clock::now();
+    while (out_.size() < hwm && may_send_data()) {
+      AppOutput out;
+      if (!app_->pull_stream(now, out)) break;
+      apply_app(std::move(out));
+    }
   }
 }
 
@@ -1461,6 +1649,10 @@ void Conn::after_flush() {
       break;
     case AfterFlush::reset:
       kill("server", true);
+      break;
+    case AfterFlush::drop:
+      discard_input();
+      kill("server");
       break;
   }
 }
@@ -1698,7 +1890,7 @@ void Server::fire_timers() {
     const Timer timer = timers_.top();
     timers_.pop();
     if (timer.kind == TimerKind::accept_resume) {
-      set_listening(true);
+      if (!stopping_) set_listening(true);
       continue;
     }
     const auto it = conns_.find(timer.conn);
@@ -1720,7 +1912,19 @@ int Server::run() {
       if (tag == &listen_tag_) {
         accept_all();
       } else if (tag == &signal_tag_) {
-        running_ = false;
+        signalfd_siginfo info{};
+        while (::read(signal_fd_, &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
+        }
+        if (stopping_) {
+          running_ = false;  // a second signal: at once
+        } else {
+          // Go away gracefully: every WebSocket is closed with 1001 and read until the client's
+          // close frame (2 s at most), so nothing the client sent before it is lost.
+          stopping_ = true;
+          stop_deadline_ = Clock::now() + std::chrono::milliseconds(2500);
+          set_listening(false);
+          for (auto& [id, conn] : conns_) conn->go_away();
+        }
       } else {
         static_cast<Conn*>(tag)->on_event(events[i].events);
       }
@@ -1734,6 +1938,7 @@ int Server::run() {
     fire_timers();
     for (const std::uint64_t id : graveyard_) conns_.erase(id);
     graveyard_.clear();
+    if (stopping_ && (conns_.empty() || Clock::now() >= stop_deadline_)) running_ = false;
   }
   return 0;
 }
