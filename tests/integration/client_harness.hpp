@@ -93,6 +93,12 @@ class ClientHarness {
     });
   }
 
+  /// The client goes first: once it is destroyed no callback runs, so the records below are
+  /// never written while they are destroyed.
+  ~ClientHarness() { client_.reset(); }
+  ClientHarness(const ClientHarness&) = delete;
+  ClientHarness& operator=(const ClientHarness&) = delete;
+
   Client& client() { return *client_; }
 
   Error start() { return client_->start(); }
