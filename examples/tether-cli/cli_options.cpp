@@ -54,6 +54,11 @@ const char* usage_text() {
          "      --ping-interval MS       0 = off, default 20000\n"
          "      --pong-timeout MS        default 10000\n"
          "      --max-message BYTES      largest inbound message, default 16777216\n"
+         "      --auth-token TOKEN       first-message auth after every open\n"
+         "      --auth-timeout MS        default 10000 (0 = none)\n"
+         "      --queue-max N            messages waiting to be sent, default 10000 (>= 1)\n"
+         "      --queue-overflow P       reject | drop-oldest | drop-newest (default reject)\n"
+         "      --subscribe CHANNEL      subscribe after every (re)open (repeatable)\n"
          "      --events                 JSON-lines event log on stderr\n"
          "      --stay                   keep running after stdin EOF\n"
          "      --count N                exit after N received data messages\n"
@@ -159,6 +164,49 @@ ParseResult parse_command_line(int argc, char** argv, CliOptions& out, std::stri
         return ParseResult::usage_error;
       }
       out.client.max_message = static_cast<std::size_t>(bytes);
+    } else if (arg == "--auth-token") {
+      if (!value(v)) return ParseResult::usage_error;
+      if (v.empty()) {
+        message = "empty --auth-token";
+        return ParseResult::usage_error;
+      }
+      out.client.auth.token = v;
+      out.client.auth.first_message = true;
+    } else if (arg == "--auth-timeout") {
+      long long ms = 0;
+      if (!value(v)) return ParseResult::usage_error;
+      if (!parse_integer(v, 0, 86400000LL, ms)) {
+        message = "invalid --auth-timeout '" + v + "' (milliseconds, >= 0)";
+        return ParseResult::usage_error;
+      }
+      out.client.auth.timeout = std::chrono::milliseconds(ms);
+    } else if (arg == "--queue-max") {
+      long long n = 0;
+      if (!value(v)) return ParseResult::usage_error;
+      if (!parse_integer(v, 1, 1LL << 40, n)) {
+        message = "invalid --queue-max '" + v + "' (messages, >= 1)";
+        return ParseResult::usage_error;
+      }
+      out.client.queue.max_messages = static_cast<std::size_t>(n);
+    } else if (arg == "--queue-overflow") {
+      if (!value(v)) return ParseResult::usage_error;
+      if (v == "reject") {
+        out.client.queue.overflow = tether::OverflowPolicy::reject;
+      } else if (v == "drop-oldest") {
+        out.client.queue.overflow = tether::OverflowPolicy::drop_oldest;
+      } else if (v == "drop-newest") {
+        out.client.queue.overflow = tether::OverflowPolicy::drop_newest;
+      } else {
+        message = "invalid --queue-overflow '" + v + "' (reject, drop-oldest or drop-newest)";
+        return ParseResult::usage_error;
+      }
+    } else if (arg == "--subscribe") {
+      if (!value(v)) return ParseResult::usage_error;
+      if (v.empty()) {
+        message = "empty --subscribe channel";
+        return ParseResult::usage_error;
+      }
+      out.subscriptions.push_back(v);
     } else if (arg == "--count") {
       if (!value(v)) return ParseResult::usage_error;
       if (!parse_integer(v, 1, 1LL << 62, out.count)) {

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <tether/options.hpp>
 
@@ -15,6 +16,7 @@ struct CliOptions {
   bool stay = false;
   bool hex = false;
   long long count = -1;  // -1 = no limit
+  std::vector<std::string> subscriptions;  // --subscribe, in the order given
 };
 
 enum class ParseResult { run, exit_ok, usage_error };

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_set>
 
 #include <tether/tether.hpp>
 
@@ -42,12 +43,23 @@ struct Shared {
   bool opened = false;
   bool finished = false;
   int exit_code = 2;
-  bool close_requested = false;
-  long long accepted = 0;
-  long long sent = 0;
+  bool close_requested = false;      // close(): deliver what waits, then close
+  bool close_now_requested = false;  // close_now(): drop what waits, close at once
   long long received = 0;
   std::atomic<bool> stop{false};
+  // Lines refused with queue_full: their `error` is written just before the `dropped` overflow
+  // event the library reports for them, so both sit in the log where the refusal happened.
+  // Held across send() (so the id is known before on_dropped can look for it) and by on_dropped.
+  std::mutex send_mutex;
+  std::unordered_set<tether::MessageId> refused;
 };
+
+/// Sends one stdin line; a line refused by a full queue is remembered for on_dropped.
+void send_line(tether::Client& client, std::string_view line, Shared& shared) {
+  std::lock_guard<std::mutex> lock(shared.send_mutex);
+  const tether::SendResult result = client.send(line);
+  if (result.error == tether::errc::queue_full) shared.refused.insert(result.id);
+}
 
 void read_stdin(tether::Client& client, Shared& shared) {
   std::string buffer;
@@ -67,20 +79,12 @@ void read_stdin(tether::Client& client, Shared& shared) {
       if (newline == std::string::npos) break;
       std::string_view line(buffer.data() + start, newline - start);
       if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-      if (client.send(line)) {
-        std::lock_guard<std::mutex> lock(shared.mutex);
-        ++shared.accepted;
-      }
+      send_line(client, line, shared);
       start = newline + 1;
     }
     buffer.erase(0, start);
   }
-  if (!buffer.empty() && !shared.stop.load()) {
-    if (client.send(buffer)) {
-      std::lock_guard<std::mutex> lock(shared.mutex);
-      ++shared.accepted;
-    }
-  }
+  if (!buffer.empty() && !shared.stop.load()) send_line(client, buffer, shared);
   std::lock_guard<std::mutex> lock(shared.mutex);
   shared.eof = true;
   shared.changed.notify_all();
@@ -172,9 +176,37 @@ int main(int argc, char** argv) {
   });
   client.on_sent([&](tether::MessageId, std::size_t bytes) {
     log.event("sent", ",\"bytes\":" + std::to_string(bytes));
-    std::lock_guard<std::mutex> lock(shared.mutex);
-    ++shared.sent;
-    shared.changed.notify_all();
+  });
+  client.on_authenticated([&] {
+    log.event("authenticated");
+    log.human("authenticated");
+  });
+  client.on_queued([&](tether::MessageId, std::size_t depth) {
+    log.event("queued", ",\"depth\":" + std::to_string(depth));
+  });
+  client.on_dropped([&](tether::MessageId id, std::size_t bytes, tether::DropReason reason) {
+    std::lock_guard<std::mutex> lock(shared.send_mutex);
+    if (reason == tether::DropReason::overflow && shared.refused.erase(id) != 0) {
+      const auto& queue = options.client.queue;
+      const std::string text = "the outbound queue is full (" +
+                               std::to_string(queue.max_messages) + " messages or " +
+                               std::to_string(queue.max_bytes) + " bytes): a message of " +
+                               std::to_string(bytes) + " bytes was refused";
+      log.event("error", ",\"code\":\"queue_full\",\"message\":" + cli::json_string(text));
+      log.human("error: queue_full: " + text);
+    }
+    const std::string why(tether::to_string(reason));
+    log.event("dropped",
+              ",\"reason\":" + cli::json_string(why) + ",\"bytes\":" + std::to_string(bytes));
+    log.human("dropped a message of " + std::to_string(bytes) + " bytes (" + why + ")");
+  });
+  client.on_subscribed([&](const std::string& channel) {
+    log.event("subscribed", ",\"channel\":" + cli::json_string(channel));
+    log.human("subscribed to " + channel);
+  });
+  client.on_unsubscribed([&](const std::string& channel) {
+    log.event("unsubscribed", ",\"channel\":" + cli::json_string(channel));
+    log.human("unsubscribed from " + channel);
   });
   client.on_error([&](const tether::Error& e) {
     const std::string name(tether::to_string(e.code));
@@ -216,6 +248,8 @@ int main(int argc, char** argv) {
               std::to_string(attempt) + ")");
   });
 
+  for (const auto& channel : options.subscriptions) client.subscribe(channel);
+
   if (tether::Error error = client.start()) {
     if (error.code == tether::errc::invalid_url || error.code == tether::errc::invalid_argument) {
       std::fprintf(stderr, "tether-cli: %s (see --help)\n", error.message.c_str());
@@ -245,8 +279,13 @@ int main(int argc, char** argv) {
         exit_code = shared.exit_code;
         break;
       }
-      const bool eof_done = shared.eof && !options.stay && shared.sent >= shared.accepted;
-      if (!shared.close_requested && (shared.signals > 0 || eof_done)) {
+      if (shared.signals > 0 && !shared.close_now_requested) {
+        // A signal: what still waits is dropped (`dropped` closed), the close is immediate.
+        shared.close_now_requested = true;
+        shared.close_requested = true;
+        client.close_now(1000);
+      } else if (shared.eof && !options.stay && !shared.close_requested) {
+        // EOF: close() delivers every accepted line first (reconnecting if needed), then closes.
         shared.close_requested = true;
         client.close(1000);
       }

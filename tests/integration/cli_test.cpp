@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <ostream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -271,7 +272,21 @@ TEST(CliRunner, TimeoutKillsByPidAndEnvironmentChanges) {
 void expect_echo_log(const CliResult& r, const std::vector<std::string>& lines) {
   const auto all = events_of(r);
   expect_states_end_in(all, "closed", r);
-  const auto events = without_state(all);
+  // Lines read before the connection opened wait in the queue: `queued` events, depth 1, 2, ...,
+  // all before `open`.
+  std::vector<CliEvent> events;
+  std::int64_t depth = 0;
+  bool opened = false;
+  for (const auto& e : without_state(all)) {
+    if (e.name == "open") opened = true;
+    if (e.name != "queued") {
+      events.push_back(e);
+      continue;
+    }
+    EXPECT_FALSE(opened) << "queued after open\n" << r.describe();
+    EXPECT_EQ(e.integer("depth"), ++depth) << r.describe();
+  }
+  EXPECT_TRUE(named(all, "dropped").empty()) << r.describe();
   ASSERT_GE(events.size(), 2u) << r.describe();
   EXPECT_EQ(events.front().name, "open") << r.describe();
   EXPECT_TRUE(events.front().fields.is_null("subprotocol")) << events.front().fields.source();
@@ -727,6 +742,14 @@ TEST(CliUsage, ErrorsExitOneWithAPlainMessageAndNoConnection) {
       {},
       {"--hex"},
       {url, url},
+      {"--queue-overflow", "nope", url},
+      {"--queue-overflow", "drop_oldest", url},
+      {"--queue-max", "0", url},
+      {"--queue-max", "-1", url},
+      {"--auth-timeout", "-1", url},
+      {"--auth-token", "", url},
+      {url, "--auth-token"},
+      {url, "--subscribe"},
   };
   for (bool with_events : {false, true}) {
     for (auto args : cases) {
@@ -775,7 +798,8 @@ TEST(CliUsage, HelpAndVersion) {
        {"--header", "--subprotocol", "--ca", "--insecure", "--proxy", "--connect-timeout",
         "--backoff-initial", "--backoff-max", "--backoff-multiplier", "--jitter", "--min-uptime",
         "--max-retries", "--no-reconnect", "--ping-interval", "--pong-timeout", "--max-message",
-        "--events", "--stay", "--count", "--hex", "--version"}) {
+        "--events", "--stay", "--count", "--hex", "--version", "--auth-token", "--auth-timeout",
+        "--queue-max", "--queue-overflow", "--subscribe", "drop-oldest", "drop-newest"}) {
     EXPECT_NE(help.out.find(option), std::string::npos) << option << " missing from --help";
   }
   EXPECT_EQ(help.err, "");
@@ -861,6 +885,516 @@ TEST(CliStreams, WithEventsStderrHoldsOnlyEventLines) {
   EXPECT_EQ(human.out, "");
   EXPECT_NE(human.err.find("tls_verify_failed"), std::string::npos) << human.describe();
   for (const auto& line : human.err_lines()) EXPECT_FALSE(JsonObject::parse(line)) << line;
+}
+
+// --- auth, subscriptions, the outbound queue ------------------------------------------------------
+
+/// The flat lines of the server's --log (the `open` lines, which nest the headers, are left out).
+std::vector<JsonObject> server_events(const std::string& log) {
+  std::vector<JsonObject> out;
+  for (const auto& line : split_lines(log))
+    if (auto o = JsonObject::parse(line)) out.push_back(std::move(*o));
+  return out;
+}
+
+/// The server's log lines of one kind (`message`, `auth`, `subscribe`, ...) on connection `conn`.
+std::vector<JsonObject> server_events(const std::string& log, const std::string& event,
+                                      std::int64_t conn = 1) {
+  std::vector<JsonObject> out;
+  for (auto& o : server_events(log))
+    if (o.str("event") == event && o.integer("conn") == conn) out.push_back(std::move(o));
+  return out;
+}
+
+/// What the server received on connection `conn`, as text, in order.
+std::vector<std::string> server_texts(const std::string& log, std::int64_t conn = 1) {
+  std::vector<std::string> out;
+  for (const auto& o : server_events(log, "message", conn)) out.push_back(o.str("text"));
+  return out;
+}
+
+bool starts_with(const std::string& text, std::string_view prefix) {
+  return text.compare(0, prefix.size(), prefix) == 0;
+}
+
+/// The envelope requests the CLI's client sends itself (auth, subscribe).
+bool is_request(const std::string& text, const std::string& type) {
+  return starts_with(text, "{\"type\":\"" + type + "\"");
+}
+
+/// Complete event lines named `name` in a (possibly partial) stderr.
+std::size_t count_events(const std::string& err, const std::string& name) {
+  return named(parse_event_log(err).events, name).size();
+}
+
+/// An event's place in the log: "state FROM>TO" for `state`, otherwise its name.
+std::string label(const CliEvent& e) {
+  return e.name == "state" ? "state " + e.str("from") + ">" + e.str("to") : e.name;
+}
+
+/// The index of the first event with `wanted` as its label, or events.size().
+std::size_t index_of(const std::vector<CliEvent>& events, const std::string& wanted) {
+  for (std::size_t i = 0; i < events.size(); ++i)
+    if (label(events[i]) == wanted) return i;
+  return events.size();
+}
+
+std::vector<std::int64_t> integers(const std::vector<CliEvent>& events, const std::string& key) {
+  std::vector<std::int64_t> out;
+  for (const auto& e : events) out.push_back(e.integer(key));
+  return out;
+}
+
+TEST(CliAuth, TheTokenGoesFirstAndLinesTypedBeforeOpenWaitInTheQueue) {
+  LoggedServer s;
+  // Paused, the server takes the TCP connection but does not answer the upgrade: the lines are
+  // typed while the client is still connecting.
+  s.server.pause();
+  CliProcess cli(kCli, {"--events", "--auth-token", "good",
+                        ws_url(s.server, "/app?token=good&echo=1")});
+  cli.write_line("one");
+  cli.write_line("two");
+  cli.write_line("three");
+  const bool queued = cli.wait_until(
+      [](const std::string&, const std::string& err) { return count_events(err, "queued") >= 3; },
+      5s);
+  s.server.resume();
+  const bool echoed = cli.wait_for_out("one\ntwo\nthree\n", 5s);
+  cli.close_stdin();
+  const auto r = cli.wait(5s);
+  ASSERT_FALSE(r.timed_out) << r.describe();
+  EXPECT_TRUE(queued) << r.describe();
+  EXPECT_TRUE(echoed) << r.describe();
+  expect_exit(r, 0);
+  // The auth response is consumed, not printed.
+  EXPECT_EQ(r.out, "one\ntwo\nthree\n") << r.describe();
+
+  const auto events = events_of(r);
+  expect_states_end_in(events, "closed", r);
+  EXPECT_TRUE(named(events, "error").empty()) << r.describe();
+  EXPECT_EQ(integers(named(events, "queued"), "depth"), (std::vector<std::int64_t>{1, 2, 3}))
+      << r.describe();
+  const std::size_t open = index_of(events, "open");
+  const std::size_t authenticating = index_of(events, "state connecting>authenticating");
+  const std::size_t authenticated = index_of(events, "authenticated");
+  const std::size_t ready = index_of(events, "state authenticating>open");
+  ASSERT_LT(ready, events.size()) << r.describe();
+  EXPECT_LT(open, authenticating) << r.describe();
+  EXPECT_LT(authenticating, authenticated) << r.describe();
+  EXPECT_LT(authenticated, ready) << r.describe();
+  EXPECT_EQ(named(events, "authenticated").size(), 1u) << r.describe();
+  EXPECT_EQ(index_of(events, "state connecting>open"), events.size())
+      << "with auth the client is not ready at open\n" << r.describe();
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    if (events[i].name == "queued") {
+      EXPECT_LT(i, open) << r.describe();
+    }
+    if (events[i].name == "sent") {
+      EXPECT_GT(i, ready) << "sent before authenticated\n" << r.describe();
+    }
+  }
+  EXPECT_EQ(named(events, "sent").size(), 3u) << r.describe();
+  EXPECT_TRUE(named(events, "dropped").empty()) << r.describe();
+
+  ASSERT_TRUE(s.wait_for("\"text\":\"three\"")) << s.log();
+  const std::string log = s.log();
+  const auto texts = server_texts(log);
+  ASSERT_EQ(texts.size(), 4u) << log;
+  EXPECT_TRUE(is_request(texts[0], "auth")) << "the first message is not the auth request\n"
+                                            << log;
+  EXPECT_NE(texts[0].find("\"token\":\"good\""), std::string::npos) << log;
+  EXPECT_EQ(std::vector<std::string>(texts.begin() + 1, texts.end()),
+            (std::vector<std::string>{"one", "two", "three"}))
+      << log;
+  const auto auths = server_events(log, "auth");
+  ASSERT_EQ(auths.size(), 1u) << log;
+  EXPECT_EQ(auths[0].boolean("ok"), std::optional<bool>(true)) << log;
+  for (const auto& e : server_events(log, "app_error"))
+    EXPECT_NE(e.str("error"), "before_auth") << log;
+}
+
+TEST(CliAuth, WithoutEventsTheLinesStillFollowTheAuth) {
+  LoggedServer s;
+  const auto r = run({"--auth-token", "good", ws_url(s.server, "/app?token=good&echo=1")},
+                     "plain\n");
+  ASSERT_FALSE(r.timed_out) << r.describe();
+  expect_exit(r, 0);
+  EXPECT_EQ(r.out, "plain\n") << r.describe();
+  for (const auto& line : r.err_lines()) EXPECT_FALSE(JsonObject::parse(line)) << line;
+  ASSERT_TRUE(s.wait_for("\"text\":\"plain\"")) << s.log();
+  const auto texts = server_texts(s.log());
+  ASSERT_EQ(texts.size(), 2u) << s.log();
+  EXPECT_TRUE(is_request(texts[0], "auth")) << s.log();
+}
+
+class CliAuthRejected : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CliAuthRejected, AWrongTokenGivesUpAfterOneConnection) {
+  LoggedServer s;
+  const std::string reject = GetParam();
+  const std::string path = "/app?token=good" + (reject.empty() ? "" : "&reject=" + reject);
+  s.server.pause();  // the line waits in the queue before the connection opens
+  CliProcess cli(kCli, {"--events", "--auth-token", "bad", "--backoff-initial", "50",
+                        ws_url(s.server, path)});
+  cli.write_line("never sent");
+  const bool queued = cli.wait_for_event("queued", 5s);
+  s.server.resume();
+  const auto r = cli.wait(10s);
+  ASSERT_FALSE(r.timed_out) << r.describe();
+  EXPECT_TRUE(queued) << r.describe();
+  EXPECT_EQ(r.exit_code, 2) << r.describe();
+  EXPECT_EQ(r.out, "") << r.describe();
+  const auto events = events_of(r);
+  expect_states_end_in(events, "failed", r);
+  const auto errors = named(events, "error");
+  ASSERT_FALSE(errors.empty()) << r.describe();
+  EXPECT_EQ(errors.front().str("code"), "auth_rejected") << r.describe();
+  EXPECT_TRUE(named(events, "authenticated").empty()) << r.describe();
+  EXPECT_TRUE(named(events, "reconnect_scheduled").empty()) << r.describe();
+  EXPECT_TRUE(named(events, "sent").empty()) << r.describe();
+  // The line that waited for auth is never sent.
+  const auto dropped = named(events, "dropped");
+  ASSERT_EQ(dropped.size(), 1u) << r.describe();
+  EXPECT_EQ(dropped[0].str("reason"), "closed");
+  EXPECT_EQ(dropped[0].integer("bytes"), 10);
+  const auto closes = named(events, "close");
+  ASSERT_EQ(closes.size(), 1u) << r.describe();
+  EXPECT_EQ(closes[0].fields.boolean("reconnect"), std::optional<bool>(false)) << r.describe();
+  if (reject.empty()) {
+    EXPECT_EQ(closes[0].integer("code"), 1000) << r.describe();
+    EXPECT_EQ(closes[0].str("reason"), "auth rejected") << r.describe();
+  } else {
+    EXPECT_EQ(closes[0].integer("code"), std::stoi(reject)) << r.describe();
+  }
+
+  std::this_thread::sleep_for(200ms);
+  const std::string log = s.log();
+  EXPECT_EQ(server_events(log, "auth").size(), 1u) << log;
+  EXPECT_TRUE(server_events(log, "auth", 2).empty()) << "a second connection\n" << log;
+  std::size_t opens = 0;
+  for (std::size_t at = log.find("\"event\":\"open\""); at != std::string::npos;
+       at = log.find("\"event\":\"open\"", at + 1))
+    ++opens;
+  EXPECT_EQ(opens, 1u) << log;
+  for (const auto& text : server_texts(log)) EXPECT_NE(text, "never sent") << log;
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, CliAuthRejected, ::testing::Values("", "4001"),
+                         [](const auto& p) {
+                           return p.param.empty() ? std::string("ErrorResponse")
+                                                  : "Close" + p.param;
+                         });
+
+TEST(CliAuth, NoAnswerTimesOutOnEveryConnectionThenRetriesAreExhausted) {
+  LoggedServer s;
+  const auto r = run_open({"--events", "--auth-token", "good", "--auth-timeout", "300",
+                           "--max-retries", "1", "--backoff-initial", "50", "--backoff-max", "50",
+                           ws_url(s.server, "/app?token=good&auth_noanswer=1")});
+  ASSERT_FALSE(r.timed_out) << r.describe();
+  EXPECT_EQ(r.exit_code, 2) << r.describe();
+  EXPECT_GE(r.elapsed, 550ms) << r.describe();
+  const auto events = events_of(r);
+  expect_states_end_in(events, "failed", r);
+  std::vector<std::string> codes;
+  for (const auto& e : named(events, "error")) codes.push_back(e.str("code"));
+  EXPECT_EQ(codes, (std::vector<std::string>{"auth_timeout", "auth_timeout", "retries_exhausted"}))
+      << r.describe();
+  EXPECT_TRUE(named(events, "authenticated").empty()) << r.describe();
+  EXPECT_EQ(named(events, "open").size(), 2u) << r.describe();
+  EXPECT_EQ(named(events, "reconnect_scheduled").size(), 1u) << r.describe();
+  for (const auto& close : named(events, "close")) {
+    EXPECT_EQ(close.integer("code"), 1000) << r.describe();
+    EXPECT_EQ(close.str("reason"), "auth timeout") << r.describe();
+  }
+  const std::string log = s.log();
+  EXPECT_EQ(server_events(log, "auth", 1).size(), 1u) << log;
+  EXPECT_EQ(server_events(log, "auth", 2).size(), 1u) << log;
+}
+
+TEST(CliSubscribe, ChannelsAreSubscribedAfterOpenBeforeTheQueuedLines) {
+  LoggedServer s;
+  s.server.pause();
+  CliProcess cli(kCli, {"--events", "--subscribe", "alpha", "--subscribe", "beta",
+                        ws_url(s.server, "/app?echo=1")});
+  cli.write_line("x");
+  cli.write_line("y");
+  const bool queued = cli.wait_until(
+      [](const std::string&, const std::string& err) { return count_events(err, "queued") >= 2; },
+      5s);
+  s.server.resume();
+  const bool done = cli.wait_until(
+      [](const std::string& out, const std::string& err) {
+        return out == "x\ny\n" && count_events(err, "subscribed") >= 2;
+      },
+      5s);
+  cli.close_stdin();
+  const auto r = cli.wait(5s);
+  ASSERT_FALSE(r.timed_out) << r.describe();
+  EXPECT_TRUE(queued) << r.describe();
+  EXPECT_TRUE(done) << r.describe();
+  expect_exit(r, 0);
+  // The subscribe responses are consumed, not printed.
+  EXPECT_EQ(r.out, "x\ny\n") << r.describe();
+  const auto events = events_of(r);
+  EXPECT_TRUE(named(events, "error").empty()) << r.describe();
+  std::vector<std::string> channels;
+  for (const auto& e : named(events, "subscribed")) channels.push_back(e.str("channel"));
+  std::sort(channels.begin(), channels.end());
+  EXPECT_EQ(channels, (std::vector<std::string>{"alpha", "beta"})) << r.describe();
+  EXPECT_LT(index_of(events, "open"), index_of(events, "subscribed")) << r.describe();
+
+  ASSERT_TRUE(s.wait_for("\"text\":\"y\"")) << s.log();
+  const std::string log = s.log();
+  const auto texts = server_texts(log);
+  ASSERT_EQ(texts.size(), 4u) << log;
+  EXPECT_TRUE(is_request(texts[0], "subscribe")) << log;
+  EXPECT_TRUE(is_request(texts[1], "subscribe")) << log;
+  EXPECT_EQ(texts[2], "x") << log;
+  EXPECT_EQ(texts[3], "y") << log;
+  const auto subscribes = server_events(log, "subscribe");
+  ASSERT_EQ(subscribes.size(), 2u) << log;
+  EXPECT_EQ(subscribes[0].str("channel"), "alpha") << log;
+  EXPECT_EQ(subscribes[1].str("channel"), "beta") << log;
+  for (const auto& sub : subscribes) EXPECT_EQ(sub.boolean("ok"), std::optional<bool>(true));
+}
+
+TEST(CliSubscribe, WithAuthTheOrderIsAuthThenSubscribesThenLines) {
+  LoggedServer s;
+  s.server.pause();
+  CliProcess cli(kCli, {"--events", "--auth-token", "good", "--subscribe", "news",
+                        ws_url(s.server, "/app?token=good&echo=1")});
+  cli.write_line("hello");
+  const bool queued = cli.wait_for_event("queued", 5s);
+  s.server.resume();
+  const bool done = cli.wait_until(
+      [](const std::string& out, const std::string& err) {
+        return out == "hello\n" && count_events(err, "subscribed") >= 1;
+      },
+      5s);
+  cli.close_stdin();
+  const auto r = cli.wait(5s);
+  ASSERT_FALSE(r.timed_out) << r.describe();
+  EXPECT_TRUE(queued) << r.describe();
+  EXPECT_TRUE(done) << r.describe();
+  expect_exit(r, 0);
+  const auto events = events_of(r);
+  EXPECT_LT(index_of(events, "authenticated"), index_of(events, "subscribed")) << r.describe();
+  ASSERT_TRUE(s.wait_for("\"text\":\"hello\"")) << s.log();
+  const std::string log = s.log();
+  const auto texts = server_texts(log);
+  ASSERT_EQ(texts.size(), 3u) << log;
+  EXPECT_TRUE(is_request(texts[0], "auth")) << log;
+  EXPECT_TRUE(is_request(texts[1], "subscribe")) << log;
+  EXPECT_EQ(texts[2], "hello") << log;
+  for (const auto& e : server_events(log, "app_error"))
+    EXPECT_NE(e.str("error"), "before_auth") << log;
+}
+
+TEST(CliSubscribe, ADeniedChannelIsAnErrorAndTheClientGoesOn) {
+  LoggedServer s;
+  CliProcess cli(kCli, {"--events", "--subscribe", "news", "--subscribe", "secret",
+                        ws_url(s.server, "/app?deny=secret&echo=1")});
+  const bool rejected = cli.wait_until(
+      [](const std::string&, const std::string& err) {
+        return count_events(err, "error") >= 1 && count_events(err, "subscribed") >= 1;
+      },
+      5s);
+  cli.write_line("still here");
+  const bool echoed = cli.wait_for_out("still here\n", 5s);
+  EXPECT_TRUE(cli.running()) << "a rejected subscribe ended the client";
+  cli.close_stdin();
+  const auto r = cli.wait(5s);
+  ASSERT_FALSE(r.timed_out) << r.describe();
+  EXPECT_TRUE(rejected) << r.describe();
+  EXPECT_TRUE(echoed) << r.describe();
+  expect_exit(r, 0);
+  EXPECT_EQ(r.out, "still here\n") << r.describe();
+  const auto events = events_of(r);
+  expect_states_end_in(events, "closed", r);
+  const auto errors = named(events, "error");
+  ASSERT_EQ(errors.size(), 1u) << r.describe();
+  EXPECT_EQ(errors[0].str("code"), "subscribe_rejected") << r.describe();
+  EXPECT_NE(errors[0].str("message").find("secret"), std::string::npos) << r.describe();
+  const auto subscribed = named(events, "subscribed");
+  ASSERT_EQ(subscribed.size(), 1u) << r.describe();
+  EXPECT_EQ(subscribed[0].str("channel"), "news") << r.describe();
+  EXPECT_EQ(named(events, "open").size(), 1u) << "the rejection cost the connection\n"
+                                              << r.describe();
+  EXPECT_TRUE(named(events, "queued").empty()) << "a line sent while open was queued\n"
+                                               << r.describe();
+  const std::string log = s.log();
+  const auto subscribes = server_events(log, "subscribe");
+  ASSERT_EQ(subscribes.size(), 2u) << log;
+  EXPECT_EQ(subscribes[1].str("channel"), "secret") << log;
+  EXPECT_EQ(subscribes[1].boolean("ok"), std::optional<bool>(false)) << log;
+}
+
+// The queue bounded to 2 against a server that never lets the client become ready (the auth is
+// never answered), 4 lines of 1, 2, 3 and 4 bytes, then the end.
+struct OverflowCase {
+  std::string policy;
+  bool by_signal;  ///< SIGTERM (close now); else stdin EOF (close after delivery, which fails).
+  std::vector<std::int64_t> overflow;  ///< Bytes of the lines dropped by the overflow, in order.
+  std::vector<std::int64_t> closed;    ///< Bytes of the lines dropped at the end (sorted).
+  std::vector<std::int64_t> depths;    ///< `queued` depths.
+};
+
+void PrintTo(const OverflowCase& c, std::ostream* os) {
+  *os << c.policy << (c.by_signal ? " then SIGTERM" : " then EOF");
+}
+
+class CliQueueOverflow : public ::testing::TestWithParam<OverflowCase> {};
+
+TEST_P(CliQueueOverflow, DroppedEventsNameTheRightLines) {
+  const OverflowCase& c = GetParam();
+  LoggedServer s;
+  std::vector<std::string> args = {"--events", "--auth-token", "good", "--queue-max", "2",
+                                   "--queue-overflow", c.policy, "--max-retries", "0",
+                                   ws_url(s.server, "/app?token=good&auth_noanswer=1")};
+  if (!c.by_signal) args.insert(args.begin() + 1, {"--auth-timeout", "1000"});
+  CliProcess cli(kCli, args);
+  for (const char* line : {"a", "bb", "ccc", "dddd"}) cli.write_line(line);
+  if (c.by_signal) {
+    const bool full = cli.wait_until(
+        [&](const std::string&, const std::string& err) {
+          return count_events(err, "dropped") >= 2 && count_events(err, "open") >= 1;
+        },
+        5s);
+    EXPECT_TRUE(full) << cli.err();
+    cli.signal(SIGTERM);
+  } else {
+    cli.close_stdin();
+  }
+  const auto r = cli.wait(8s);
+  ASSERT_FALSE(r.timed_out) << r.describe();
+  EXPECT_EQ(r.out, "") << r.describe();
+  const auto events = events_of(r);
+  if (c.by_signal) {
+    expect_exit(r, 0);
+    expect_states_end_in(events, "closed", r);
+  } else {
+    EXPECT_EQ(r.exit_code, 2) << r.describe();
+    expect_states_end_in(events, "failed", r);
+  }
+  EXPECT_TRUE(named(events, "sent").empty()) << r.describe();
+  EXPECT_EQ(integers(named(events, "queued"), "depth"), c.depths) << r.describe();
+
+  // Every line ends in exactly one `dropped`: the overflow ones as they happen, the rest at exit.
+  std::vector<std::int64_t> overflow, closed;
+  std::size_t last_overflow = 0, first_closed = events.size();
+  std::vector<std::size_t> overflow_at;
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    if (events[i].name != "dropped") continue;
+    const std::string reason = events[i].str("reason");
+    if (reason == "overflow") {
+      overflow.push_back(events[i].integer("bytes"));
+      overflow_at.push_back(i);
+      last_overflow = i;
+    } else {
+      EXPECT_EQ(reason, "closed") << events[i].fields.source();
+      closed.push_back(events[i].integer("bytes"));
+      first_closed = std::min(first_closed, i);
+    }
+  }
+  std::sort(closed.begin(), closed.end());
+  EXPECT_EQ(overflow, c.overflow) << r.describe();
+  EXPECT_EQ(closed, c.closed) << r.describe();
+  EXPECT_LT(last_overflow, first_closed) << r.describe();
+
+  // `reject` refuses the line: an `error` queue_full right before its `dropped` overflow.
+  std::vector<std::size_t> full_at;
+  std::vector<std::string> other_errors;
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    if (events[i].name != "error") continue;
+    if (events[i].str("code") == "queue_full") {
+      full_at.push_back(i);
+      EXPECT_FALSE(events[i].str("message").empty());
+    } else {
+      other_errors.push_back(events[i].str("code"));
+    }
+  }
+  if (c.policy == "reject") {
+    ASSERT_EQ(full_at.size(), 2u) << r.describe();
+    ASSERT_EQ(overflow_at.size(), 2u) << r.describe();
+    for (std::size_t k = 0; k < 2; ++k) EXPECT_EQ(full_at[k] + 1, overflow_at[k]) << r.describe();
+  } else {
+    EXPECT_TRUE(full_at.empty()) << r.describe();
+  }
+  if (c.by_signal) {
+    EXPECT_TRUE(other_errors.empty()) << r.describe();
+  } else {
+    EXPECT_EQ(other_errors, (std::vector<std::string>{"auth_timeout", "retries_exhausted"}))
+        << r.describe();
+  }
+
+  // Nothing but the auth request reached the server.
+  const auto texts = server_texts(s.log());
+  ASSERT_EQ(texts.size(), 1u) << s.log();
+  EXPECT_TRUE(is_request(texts[0], "auth")) << s.log();
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Policies, CliQueueOverflow,
+    ::testing::Values(OverflowCase{"reject", true, {3, 4}, {1, 2}, {1, 2}},
+                      OverflowCase{"reject", false, {3, 4}, {1, 2}, {1, 2}},
+                      OverflowCase{"drop-oldest", true, {1, 2}, {3, 4}, {1, 2, 2, 2}},
+                      OverflowCase{"drop-oldest", false, {1, 2}, {3, 4}, {1, 2, 2, 2}},
+                      OverflowCase{"drop-newest", true, {3, 4}, {1, 2}, {1, 2}},
+                      OverflowCase{"drop-newest", false, {3, 4}, {1, 2}, {1, 2}}),
+    [](const auto& p) {
+      std::string name = p.param.policy + (p.param.by_signal ? "_SIGTERM" : "_EOF");
+      std::replace(name.begin(), name.end(), '-', '_');
+      return name;
+    });
+
+TEST(CliQueue, ARefusedLineWithoutEventsIsReportedInWords) {
+  LoggedServer s;
+  CliProcess cli(kCli, {"--auth-token", "good", "--queue-max", "1", "--max-retries", "0",
+                        ws_url(s.server, "/app?token=good&auth_noanswer=1")});
+  cli.write_line("kept");
+  cli.write_line("refused");
+  const bool reported = cli.wait_for_err("queue_full", 5s);
+  cli.signal(SIGTERM);
+  const auto r = cli.wait(5s);
+  ASSERT_FALSE(r.timed_out) << r.describe();
+  EXPECT_TRUE(reported) << r.describe();
+  expect_exit(r, 0);
+  for (const auto& line : r.err_lines()) EXPECT_FALSE(JsonObject::parse(line)) << line;
+}
+
+TEST(CliQueue, ASignalWhileEofStillWaitsToDeliverDropsWhatWaits) {
+  // EOF asks for a close after delivery, which cannot happen (the auth is never answered); the
+  // signal then closes at once and the waiting lines are dropped.
+  LoggedServer s;
+  CliProcess cli(kCli, {"--events", "--auth-token", "good", "--auth-timeout", "0",
+                        ws_url(s.server, "/app?token=good&auth_noanswer=1")});
+  cli.write_line("first");
+  cli.write_line("second");
+  cli.close_stdin();
+  const bool waiting = cli.wait_until(
+      [](const std::string&, const std::string& err) {
+        return count_events(err, "queued") >= 2 && count_events(err, "open") >= 1;
+      },
+      5s);
+  std::this_thread::sleep_for(200ms);
+  EXPECT_TRUE(cli.running()) << "EOF ended the client before its lines were delivered";
+  cli.signal(SIGTERM);
+  const auto r = cli.wait(5s);
+  ASSERT_FALSE(r.timed_out) << r.describe();
+  EXPECT_TRUE(waiting) << r.describe();
+  expect_exit(r, 0);
+  const auto events = events_of(r);
+  expect_states_end_in(events, "closed", r);
+  EXPECT_TRUE(named(events, "error").empty()) << r.describe();
+  EXPECT_TRUE(named(events, "sent").empty()) << r.describe();
+  const auto dropped = named(events, "dropped");
+  ASSERT_EQ(dropped.size(), 2u) << r.describe();
+  for (const auto& d : dropped) EXPECT_EQ(d.str("reason"), "closed") << r.describe();
+  EXPECT_EQ(integers(dropped, "bytes"), (std::vector<std::int64_t>{5, 6})) << r.describe();
+  const auto closes = named(events, "close");
+  ASSERT_EQ(closes.size(), 1u) << r.describe();
+  EXPECT_EQ(closes[0].integer("code"), 1000) << r.describe();
+  EXPECT_TRUE(s.wait_for("\"event\":\"close\",\"code\":1000")) << s.log();
 }
 
 }  // namespace
