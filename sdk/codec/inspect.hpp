@@ -1,8 +1,8 @@
 #pragma once
 
-// The default JSON envelope of tether's own requests (auth, subscribe, resume) and the inspection
-// of inbound text messages: is it a response to one of our requests, does it carry a sequence
-// number. RapidJSON is used here and in the other files of sdk/codec/ only.
+// A quick look at an inbound text message without a codec: its id, type, error and sequence
+// number (resume reads the sequence number with it, whatever the codec). RapidJSON is used here
+// and in the other files of sdk/codec/ only.
 
 #include <cstdint>
 #include <optional>
@@ -25,19 +25,5 @@ struct Inspection {
 /// Parses `text` (bounded nesting depth, no recursion on the stack). `seq_field` empty: no
 /// sequence number is looked for.
 Inspection inspect(std::string_view text, std::string_view seq_field = {});
-
-/// {"type":"auth","id":ID,"payload":{"token":T[,RESUME_FIELD:N]}}
-std::string auth_request(std::string_view id, std::string_view token,
-                         std::optional<std::uint64_t> resume_from,
-                         std::string_view resume_field = "resume_from");
-
-/// {"type":"subscribe"|"unsubscribe","id":ID,"payload":{"channel":C[,RESUME_FIELD:N]}}
-std::string subscribe_request(bool subscribe, std::string_view id, std::string_view channel,
-                              std::optional<std::uint64_t> resume_from,
-                              std::string_view resume_field = "resume_from");
-
-/// {"type":"resume","payload":{RESUME_FIELD:N}}
-std::string resume_message(std::uint64_t resume_from,
-                           std::string_view resume_field = "resume_from");
 
 }  // namespace tether::codec

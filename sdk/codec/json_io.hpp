@@ -1,0 +1,60 @@
+#pragma once
+
+// tether::Json <-> JSON text, through RapidJSON (a SAX reader building the DOM, and a writer),
+// shared by Json::parse/dump and the message codecs. Internal: never included by installed
+// headers.
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include "tether/json.hpp"
+
+namespace tether::codec {
+
+/// How parse_json failed.
+enum class JsonParseFailure {
+  none,
+  syntax,    ///< Not JSON: "<what> at offset N".
+  too_deep,  ///< Valid so far, but nested deeper than Json::max_depth.
+};
+
+/// Parses `text` as Json::parse does. On failure `out` is left null and `error` holds a one-line
+/// reason ending in " at offset N".
+JsonParseFailure parse_json(std::string_view text, Json& out, std::string& error);
+
+using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
+
+/// Writes a string (or a key); invalid UTF-8 is written as U+FFFD.
+void write_string(JsonWriter& writer, std::string_view text);
+void write_key(JsonWriter& writer, std::string_view key);
+/// Writes `value`: NaN and infinities as null.
+void write_json(JsonWriter& writer, const Json& value);
+
+/// Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above U+10FFFF.
+bool valid_utf8(std::string_view text) noexcept;
+
+/// Whether `value` can be sent as it is: no deeper than `max_depth` levels of arrays and objects,
+/// every string and key valid UTF-8, every double finite. On failure `error` names the problem
+/// and where, relative to `name` (`field "payload.items[2]": a string is not valid UTF-8`).
+bool check_encodable(const Json& value, std::string_view name, std::size_t max_depth,
+                     std::string& error);
+
+/// An id as text: a string as is, an integer in decimal. False for anything else.
+bool id_text(const Json& id, std::string& out);
+
+/// parse_json for the codecs: the error is "not JSON: <what> at offset N", or "nesting deeper
+/// than 64 at offset N".
+bool parse_message(std::string_view text, Json& out, std::string& error);
+
+/// For encoding: `text` (the type, or the request id) must be non-empty valid UTF-8; the error
+/// names it as `what` ("the type is empty").
+bool check_text(std::string_view what, std::string_view text, std::string& error);
+
+/// "null", "a boolean", "an integer", "a number", "a string", "an array", "an object".
+std::string_view type_with_article(Json::Type type) noexcept;
+
+}  // namespace tether::codec
