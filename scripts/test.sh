@@ -6,6 +6,7 @@
 #   TETHER_SANITIZERS=0   skip the ASan/UBSan and TSan builds (default: run them; ASan+UBSan
 #                         runs every test, TSan the integration and threading tests)
 #   TETHER_PACKAGING=0    skip the install/consumer test (default: run it)
+#   FUZZ_SECONDS=N        how long the codec fuzzer runs (default 60; 0 skips it)
 #   JOBS=N                parallel build jobs (default: nproc)
 set -euo pipefail
 
@@ -42,6 +43,11 @@ if [[ "${TETHER_SANITIZERS:-1}" != 0 ]]; then
   step "integration and threading tests under TSan"
   TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$root/tests/tsan.supp" \
     ctest --preset tsan -j "$jobs" -L integration
+fi
+
+if [[ "${FUZZ_SECONDS:-60}" != 0 ]]; then
+  step "fuzzing the JSON codecs (libFuzzer, ${FUZZ_SECONDS:-60} s)"
+  FUZZ_SECONDS=${FUZZ_SECONDS:-60} scripts/fuzz.sh
 fi
 
 if [[ "${TETHER_PACKAGING:-1}" != 0 ]]; then

@@ -72,6 +72,56 @@ void Client::close_now(std::uint16_t code, std::string_view reason) {
 void Client::subscribe(std::string channel) { session_->subscribe(std::move(channel)); }
 void Client::unsubscribe(std::string channel) { session_->unsubscribe(std::move(channel)); }
 std::vector<std::string> Client::subscriptions() const { return session_->subscriptions(); }
+SendResult Client::send_message(std::string_view type, const Json& payload,
+                                const SendOptions& options) {
+  return session_->send_message(type, payload, options);
+}
+
+RequestHandle Client::request(std::string_view type, Json payload,
+                              std::function<void(const Response&)> on_result,
+                              RequestOptions options) {
+  std::string id = session_->request(type, payload, std::move(on_result), options);
+  return RequestHandle(std::move(id), session_);
+}
+
+std::future<Response> Client::request(std::string_view type, Json payload, RequestOptions options) {
+  auto promise = std::make_shared<std::promise<Response>>();
+  std::future<Response> result = promise->get_future();
+  // The result arrives like any callback; a client destroyed first leaves the future with
+  // std::future_errc::broken_promise.
+  session_->request(type, payload,
+                    [promise](const Response& response) { promise->set_value(response); },
+                    options);
+  return result;
+}
+
+void RequestHandle::cancel() const {
+  if (id_.empty()) return;
+  if (auto session = session_.lock()) session->cancel_request(id_);
+}
+
+void Client::on(std::string type, std::function<void(const Json&)> handler) {
+  on_payload(std::move(type), [handler = std::move(handler)](const Json& payload, std::string&) {
+    handler(payload);
+    return true;
+  });
+}
+
+void Client::on_payload(std::string type,
+                        std::function<bool(const Json&, std::string&)> handler) {
+  session_->set_callbacks([type = std::move(type), handler = std::move(handler)](detail::Callbacks& c) {
+    if (handler) {
+      c.handlers[type] = handler;
+    } else {
+      c.handlers.erase(type);
+    }
+  });
+}
+
+void Client::on_any(std::function<void(const Inbound&)> handler) {
+  session_->set_callbacks([cb = std::move(handler)](detail::Callbacks& c) { c.any = cb; });
+}
+
 void Client::reconnect_now() { session_->reconnect_now(); }
 std::size_t Client::poll() { return session_->poll(); }
 State Client::state() const noexcept { return session_->state(); }

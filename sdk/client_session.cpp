@@ -85,7 +85,8 @@ ClientSession::ClientSession(Runtime::Impl& runtime, ClientOptions options)
       core_(core_options(options_), random_),
       deadline_timer_(runtime.loop),
       token_timer_(runtime.loop),
-      queue_(queue_limits(options_.queue)) {}
+      queue_(queue_limits(options_.queue)),
+      codec_(options_.codec ? options_.codec : envelope_codec()) {}
 
 ClientSession::~ClientSession() = default;
 
@@ -324,6 +325,8 @@ Stats ClientSession::stats() const {
   out.messages_dropped = queue_.dropped();
   out.messages_queued = queue_.queued();
   out.messages_rejected = queue_.rejected();
+  out.requests_pending = requests_.pending();
+  out.responses_unmatched = requests_.unmatched();
   return out;
 }
 
@@ -405,8 +408,9 @@ void ClientSession::arm_deadline() {
   auto deadline = core_.next_deadline();
   {
     std::lock_guard<std::mutex> lock(queue_mutex_);
-    const auto expiry = queue_.next_expiry();
-    if (expiry && (!deadline || *expiry < *deadline)) deadline = expiry;
+    for (const auto& expiry : {queue_.next_expiry(), requests_.next_deadline()}) {
+      if (expiry && (!deadline || *expiry < *deadline)) deadline = expiry;
+    }
   }
   if (!deadline) {
     deadline_timer_.cancel();
@@ -415,11 +419,14 @@ void ClientSession::arm_deadline() {
   const auto delay = std::chrono::duration_cast<std::chrono::microseconds>(*deadline - now());
   deadline_timer_.start(std::max(delay, std::chrono::microseconds(0)), [this] {
     const auto at = now();
+    std::vector<core::EndedRequest> timed_out;
     {
       std::lock_guard<std::mutex> lock(queue_mutex_);
+      timed_out = requests_.expire(at);
       queue_.expire(at);
       buffered_.store(queue_.bytes(), std::memory_order_release);
     }
+    deliver_ended(std::move(timed_out));
     core_.on_deadline(at);
     apply_effects();
     report_queue_events();
@@ -439,6 +446,14 @@ void ClientSession::finish() {
   token_timer_.cancel();
   waiting_for_token_ = false;
   drop_everything();
+  {
+    std::vector<core::EndedRequest> ended;
+    {
+      std::lock_guard<std::mutex> lock(queue_mutex_);
+      ended = requests_.fail_all(errc::connection_lost);
+    }
+    deliver_ended(std::move(ended));
+  }
   runtime_.live.erase(this);
   if (self_) runtime_.loop.post([self = std::move(self_)] {});
 }
@@ -498,6 +513,7 @@ void ClientSession::on_sent(std::uint64_t tag) {
   {
     std::lock_guard<std::mutex> lock(queue_mutex_);
     queue_.on_sent(tag);
+    if (pending_requests_.load(std::memory_order_relaxed) > 0) requests_.on_written(tag, now());
     buffered_.store(queue_.bytes(), std::memory_order_release);
   }
   kick();
@@ -556,6 +572,14 @@ void ClientSession::on_end(transport::ConnectionEnd end) {
   requeue_unsent(end.unsent);
   auth_id_.clear();
   pending_subscriptions_.clear();
+  if (end.opened) {
+    std::vector<core::EndedRequest> lost;
+    {
+      std::lock_guard<std::mutex> lock(queue_mutex_);
+      lost = requests_.on_connection_lost();
+    }
+    deliver_ended(std::move(lost));
+  }
   // The core decides first, so the close event can say whether a reconnect follows; its effects
   // are carried out after the error and close callbacks.
   const Cause cause = cause_from(end);

@@ -24,6 +24,7 @@
 
 #include "core/connection_core.hpp"
 #include "core/outbound_queue.hpp"
+#include "core/request_tracker.hpp"
 #include "runtime_impl.hpp"
 #include "tether/client.hpp"
 #include "transport/connection.hpp"
@@ -43,6 +44,9 @@ struct Callbacks {
   std::function<void(MessageId, std::size_t, DropReason)> dropped;
   std::function<void(const std::string&)> subscribed;
   std::function<void(const std::string&)> unsubscribed;
+  /// Typed handlers by message type: false (with the reason) when the payload did not convert.
+  std::unordered_map<std::string, std::function<bool(const Json&, std::string&)>> handlers;
+  std::function<void(const Inbound&)> any;
 };
 
 /// A process-wide request id ("1", "2", ...): never reused within the process.
@@ -65,6 +69,11 @@ class ClientSession final : public transport::ConnectionHandler,
   void subscribe(std::string channel);
   void unsubscribe(std::string channel);
   std::vector<std::string> subscriptions() const;
+  SendResult send_message(std::string_view type, const Json& payload, const SendOptions& options);
+  /// Returns the request id (empty when the request failed at once: `on_result` gets that).
+  std::string request(std::string_view type, const Json& payload,
+                      std::function<void(const Response&)> on_result, const RequestOptions& options);
+  void cancel_request(const std::string& id);
   void reconnect_now();
   /// Stops all callbacks, then closes in the background. No callback runs once it returns.
   void detach();
@@ -132,6 +141,20 @@ class ClientSession final : public transport::ConnectionHandler,
   void requeue_unsent(const std::vector<std::uint64_t>& unsent);
   void drop_everything();
 
+  // session_requests.cpp
+  /// A request result, where callbacks run.
+  void deliver(std::function<void(const Response&)> callback, Response response);
+  void deliver_ended(std::vector<core::EndedRequest> ended);
+  /// Takes the callbacks of ended requests (under queue_mutex_).
+  std::vector<std::pair<std::function<void(const Response&)>, Response>> take_results(
+      std::vector<core::EndedRequest> ended);
+  /// A decoded response or message; true when consumed (a response to one of our requests).
+  bool consume(const Inbound& item, std::string_view text);
+  bool needs_decoding() const noexcept;
+  bool expects_json() const noexcept;
+  void resend_requests();
+  Json auth_payload() const;
+
   // session_auth.cpp
   /// Starts an attempt: asks for the token when there is a token source, then opens.
   void begin_attempt(bool refresh_token);
@@ -177,6 +200,10 @@ class ClientSession final : public transport::ConnectionHandler,
   mutable std::mutex queue_mutex_;
   core::OutboundQueue queue_;
   std::unordered_map<MessageId, std::function<void(const Delivery&)>> on_done_;
+  core::RequestTracker requests_;
+  std::unordered_map<std::string, std::function<void(const Response&)>> request_callbacks_;
+  std::atomic<std::size_t> pending_requests_{0};
+  std::shared_ptr<const Codec> codec_;
   std::vector<core::OutboundQueue::Event> queue_events_;  // loop thread scratch
   std::atomic<bool> kick_pending_{false};
 

@@ -7,7 +7,6 @@
 #include <utility>
 
 #include "client_session.hpp"
-#include "codec/envelope.hpp"
 
 namespace tether::detail {
 
@@ -131,10 +130,18 @@ void ClientSession::send_auth_request() {
   info.id = auth_id_;
   info.token = token_;
   if (options_.resume.enabled) info.resume_from = last_seq_;
-  std::string text = options_.auth.build_message
-                         ? options_.auth.build_message(info)
-                         : codec::auth_request(info.id, info.token, info.resume_from,
-                                               options_.resume.resume_field);
+  std::string text;
+  if (options_.auth.build_message) {
+    text = options_.auth.build_message(info);
+  } else {
+    std::string error;
+    if (!codec_->encode_request("auth", info.id, auth_payload(), text, error)) {
+      report_error(errc::encode_error, "the auth request: " + error);
+      core_.on_auth_rejected(now(), "the auth request could not be encoded");
+      apply_effects();
+      return;
+    }
+  }
   connection_->send(protocol::Opcode::text, std::move(text), 0);
 }
 
@@ -146,10 +153,16 @@ void ClientSession::on_ready() {
   if (connection_ && connection_->is_open()) {
     for (const auto& channel : channels) send_subscription(channel, true, resume);
     if (resume && channels.empty() && !options_.auth.first_message) {
-      connection_->send(protocol::Opcode::text,
-                        codec::resume_message(*last_seq_, options_.resume.resume_field), 0);
+      Json payload = Json::object();
+      payload[options_.resume.resume_field] = Json(*last_seq_);
+      std::string text;
+      std::string error;
+      if (codec_->encode_message("resume", payload, text, error)) {
+        connection_->send(protocol::Opcode::text, std::move(text), 0);
+      }
     }
   }
+  resend_requests();
   pump();
 }
 
@@ -161,11 +174,21 @@ void ClientSession::send_subscription(const std::string& channel, bool subscribe
   info.channel = channel;
   info.subscribe = subscribe;
   if (with_resume) info.resume_from = last_seq_;
+  std::string text;
+  if (options_.subscriptions.build_message) {
+    text = options_.subscriptions.build_message(info);
+  } else {
+    Json payload = Json::object();
+    payload["channel"] = Json(channel);
+    if (info.resume_from) payload[options_.resume.resume_field] = Json(*info.resume_from);
+    std::string error;
+    if (!codec_->encode_request(subscribe ? "subscribe" : "unsubscribe", info.id, payload, text,
+                                error)) {
+      report_error(errc::encode_error, "the subscribe request for \"" + channel + "\": " + error);
+      return;
+    }
+  }
   pending_subscriptions_[info.id] = PendingSubscription{channel, subscribe};
-  std::string text = options_.subscriptions.build_message
-                         ? options_.subscriptions.build_message(info)
-                         : codec::subscribe_request(subscribe, info.id, channel, info.resume_from,
-                                                    options_.resume.resume_field);
   connection_->send(protocol::Opcode::text, std::move(text), 0);
 }
 
@@ -197,70 +220,6 @@ void ClientSession::unsubscribe(std::string channel) {
 std::vector<std::string> ClientSession::subscriptions() const {
   std::lock_guard<std::mutex> lock(subscriptions_mutex_);
   return subscriptions_;
-}
-
-// --- inbound ------------------------------------------------------------------------------------
-
-bool ClientSession::needs_inspection() const noexcept {
-  return !auth_id_.empty() || !pending_subscriptions_.empty() || options_.resume.enabled;
-}
-
-bool ClientSession::inspect_inbound(std::string_view text) {
-  const codec::Inspection in = codec::inspect(
-      text, options_.resume.enabled ? std::string_view(options_.resume.seq_field) : "");
-  if (!in.object) return false;
-  if (in.id) {
-    if (!auth_id_.empty() && *in.id == auth_id_) {
-      auth_id_.clear();
-      if (in.error) {
-        std::string message = "the server rejected the token";
-        if (!in.error_code.empty()) message += ": " + in.error_code;
-        if (!in.error_message.empty()) message += ": " + in.error_message;
-        report_error(errc::auth_rejected, message);
-        core_.on_auth_rejected(now(), message);
-      } else {
-        if (callbacks_.authenticated) dispatch(callbacks_.authenticated);
-        core_.on_auth_succeeded(now());
-      }
-      apply_effects();
-      return true;
-    }
-    auto it = pending_subscriptions_.find(*in.id);
-    if (it != pending_subscriptions_.end()) {
-      const PendingSubscription pending = std::move(it->second);
-      pending_subscriptions_.erase(it);
-      if (in.error && pending.subscribe) {
-        {
-          std::lock_guard<std::mutex> lock(subscriptions_mutex_);
-          auto found = std::find(subscriptions_.begin(), subscriptions_.end(), pending.channel);
-          if (found != subscriptions_.end()) subscriptions_.erase(found);
-        }
-        std::string message = "subscribe to channel \"" + pending.channel + "\" rejected";
-        if (!in.error_code.empty()) message += ": " + in.error_code;
-        if (!in.error_message.empty()) message += ": " + in.error_message;
-        report_error(errc::subscribe_rejected, message);
-      } else if (in.error) {
-        report_error(errc::subscribe_rejected, "unsubscribe from channel \"" + pending.channel +
-                                                   "\" rejected: " + in.error_message);
-      } else {
-        const auto& callback = pending.subscribe ? callbacks_.subscribed : callbacks_.unsubscribed;
-        if (callback) dispatch([callback, channel = pending.channel] { callback(channel); });
-      }
-      return true;
-    }
-  }
-  if (options_.resume.enabled && in.seq) {
-    if (last_seq_ && *in.seq <= *last_seq_) {
-      if (options_.resume.drop_duplicates) {
-        std::lock_guard<std::mutex> lock(stats_mutex_);
-        ++stats_.duplicates_dropped;
-        return true;
-      }
-    } else {
-      last_seq_ = in.seq;
-    }
-  }
-  return false;
 }
 
 }  // namespace tether::detail

@@ -92,11 +92,22 @@ void ClientSession::report_queue_events() {
     std::function<void(const Delivery&)> on_done;
   };
   std::vector<Ended> ended;
+  std::vector<core::EndedRequest> requests_ended;
   {
     std::lock_guard<std::mutex> lock(queue_mutex_);
     queue_events_.clear();
     queue_.take_events(queue_events_);
     if (queue_events_.empty()) return;
+    if (!requests_.empty()) {
+      // A request whose message is dropped before the socket took it ends with it.
+      for (const auto& event : queue_events_) {
+        if (event.kind != core::OutboundQueue::Event::dropped) continue;
+        const errc error = event.reason == DropReason::ttl        ? errc::timeout
+                           : event.reason == DropReason::overflow ? errc::queue_full
+                                                                  : errc::connection_lost;
+        if (auto e = requests_.on_dropped(event.id, error)) requests_ended.push_back(std::move(*e));
+      }
+    }
     ended.reserve(queue_events_.size());
     for (const auto& event : queue_events_) {
       Ended e{event, nullptr};
@@ -111,6 +122,7 @@ void ClientSession::report_queue_events() {
     }
     buffered_.store(queue_.bytes(), std::memory_order_release);
   }
+  deliver_ended(std::move(requests_ended));
   std::uint64_t sent_bytes = 0;
   for (const auto& e : ended) {
     if (e.event.kind == core::OutboundQueue::Event::sent) sent_bytes += e.event.bytes;

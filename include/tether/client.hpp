@@ -19,14 +19,18 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <future>
 #include <optional>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <typeinfo>
 #include <vector>
 
+#include "tether/codec.hpp"
 #include "tether/events.hpp"
 #include "tether/export.hpp"
+#include "tether/json.hpp"
 #include "tether/options.hpp"
 #include "tether/runtime.hpp"
 #include "tether/state.hpp"
@@ -35,7 +39,56 @@ namespace tether {
 
 namespace detail {
 class ClientSession;
+/// A readable name for a C++ type (for decode_error messages).
+TETHER_API std::string demangle(const char* mangled);
+template <class T>
+std::string type_name() {
+  return demangle(typeid(T).name());
+}
 }  // namespace detail
+
+/// Per-request options of Client::request.
+struct RequestOptions {
+  /// The result is `timeout` when no response arrives within this, counted from the call (the
+  /// time spent waiting in the queue included); 0 = no limit.
+  std::chrono::milliseconds timeout{10000};
+  /// An idempotent request: when the connection is lost after it was written, it is sent again
+  /// (same id) after the reconnect instead of failing with `connection_lost`.
+  bool retry_on_reconnect = false;
+};
+
+/// The result of a request: exactly one of a response (ok(), with its payload), a remote error
+/// (`remote`), or a local failure (`error`: timeout, cancelled, connection_lost, encode_error,
+/// queue_full; decode_error for a typed response that did not decode).
+struct Response {
+  std::string id;
+  errc error{};         ///< errc{} when the server answered.
+  std::string message;  ///< Detail of `error`.
+  std::optional<RemoteError> remote;  ///< The server answered with an error.
+  Json payload;                       ///< The response's payload (JSON-RPC: its result).
+  std::string text;                   ///< The whole inbound message that carried the response.
+  /// From the socket taking the request to the response; empty for local failures.
+  std::optional<std::chrono::microseconds> rtt;
+  bool ok() const noexcept { return error == errc{} && !remote; }
+};
+
+/// Identifies a pending request; cancel() ends it with `cancelled` (any thread; no effect once it
+/// has ended). A request already written may still be answered by the server: the response is
+/// then ignored (counted as unmatched).
+class TETHER_API RequestHandle {
+ public:
+  RequestHandle() = default;
+  const std::string& id() const noexcept { return id_; }
+  void cancel() const;
+  explicit operator bool() const noexcept { return !id_.empty(); }
+
+ private:
+  friend class Client;
+  RequestHandle(std::string id, std::weak_ptr<detail::ClientSession> session)
+      : id_(std::move(id)), session_(std::move(session)) {}
+  std::string id_;
+  std::weak_ptr<detail::ClientSession> session_;
+};
 
 /// Per-message options of Client::send.
 struct SendOptions {
@@ -57,6 +110,8 @@ struct Stats {
   std::uint64_t messages_rejected = 0;  ///< Refused by send() with queue_full.
   std::uint64_t messages_received = 0;
   std::uint64_t duplicates_dropped = 0;  ///< Inbound messages with a sequence number seen before.
+  std::uint64_t requests_pending = 0;     ///< Requests waiting for their result.
+  std::uint64_t responses_unmatched = 0;  ///< Responses whose id matched no pending request.
   std::uint64_t bytes_sent = 0;      ///< Payload bytes.
   std::uint64_t bytes_received = 0;  ///< Payload bytes.
   std::optional<std::chrono::milliseconds> last_rtt;  ///< The last ping's round trip.
@@ -124,6 +179,72 @@ class TETHER_API Client {
   void unsubscribe(std::string channel);
   /// The channels currently subscribed (or to be subscribed on the next open).
   std::vector<std::string> subscriptions() const;
+
+  // --- typed messages and requests (through ClientOptions::codec; docs/requests.md) -----------
+
+  /// Sends a message {type, payload} encoded by the codec, through the queue like send().
+  /// `encode_error` when the codec cannot encode it.
+  SendResult send_message(std::string_view type, const Json& payload, const SendOptions& options = {});
+  /// The same with a value converted by its to_json (found by ADL).
+  template <class T>
+  SendResult send(std::string_view type, const T& value, const SendOptions& options = {}) {
+    return send_message(type, json_from(value), options);
+  }
+
+  /// Sends a request and calls `on_result` once with its result, where callbacks run. Requests
+  /// wait in the queue like messages while the client is not ready (their timeout runs).
+  RequestHandle request(std::string_view type, Json payload,
+                        std::function<void(const Response&)> on_result, RequestOptions options = {});
+  /// The same, as a future.
+  std::future<Response> request(std::string_view type, Json payload, RequestOptions options = {});
+  /// A typed request: `value` through to_json, the response payload through from_json into `R`
+  /// (nullptr, with error decode_error, when it does not decode or the request failed).
+  template <class T, class R>
+  RequestHandle request(std::string_view type, const T& value,
+                        std::function<void(const Response&, const R*)> on_result,
+                        RequestOptions options = {}) {
+    return request(
+        type, json_from(value),
+        [on_result = std::move(on_result)](const Response& response) {
+          if (!response.ok()) {
+            on_result(response, nullptr);
+            return;
+          }
+          std::string error;
+          std::optional<R> decoded = json_to<R>(response.payload, &error);
+          if (decoded) {
+            on_result(response, &*decoded);
+            return;
+          }
+          Response failed = response;
+          failed.error = errc::decode_error;
+          failed.message = "response as " + detail::type_name<R>() + ": " + error;
+          on_result(failed, nullptr);
+        },
+        options);
+  }
+
+  /// Handles inbound messages of one type (decoded by the codec): `handler` gets the payload.
+  /// Every text message still reaches on_message too.
+  void on(std::string type, std::function<void(const Json& payload)> handler);
+  /// The same with the payload converted by from_json into `T`; a payload that does not convert
+  /// is reported as a `decode_error` naming the type and the field, and the connection stays.
+  template <class T>
+  void on(std::string type, std::function<void(const T&)> handler) {
+    std::string name = type;
+    on_payload(std::move(type), [name = std::move(name), handler = std::move(handler)](
+                                    const Json& payload, std::string& error) {
+      std::optional<T> value = json_to<T>(payload, &error);
+      if (!value) {
+        error = "message \"" + name + "\" as " + detail::type_name<T>() + ": " + error;
+        return false;
+      }
+      handler(*value);
+      return true;
+    });
+  }
+  /// Decoded inbound items no typed handler took, and responses that match no pending request.
+  void on_any(std::function<void(const Inbound&)> handler);
   /// A network-change hook: skip the current backoff wait and reset the attempt counter.
   void reconnect_now();
 
@@ -141,6 +262,8 @@ class TETHER_API Client {
   std::size_t buffered_amount() const noexcept;
 
  private:
+  void on_payload(std::string type, std::function<bool(const Json&, std::string&)> handler);
+
   std::shared_ptr<Runtime> runtime_;
   std::shared_ptr<detail::ClientSession> session_;
 };

@@ -7,11 +7,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "tether/codec.hpp"
 #include "tether/state.hpp"
 
 namespace tether {
@@ -184,6 +186,9 @@ struct ClientOptions {
 
   ReconnectOptions reconnect;
   HeartbeatOptions heartbeat;
+  /// How messages, requests and responses are encoded (docs/requests.md). Empty: the default
+  /// envelope (envelope_codec()); json_rpc_codec() for JSON-RPC 2.0 servers; or your own.
+  std::shared_ptr<const Codec> codec;
   AuthOptions auth;
   QueueOptions queue;
   SubscriptionOptions subscriptions;

@@ -79,6 +79,16 @@ ServerProcess start_python_echo(const PythonEchoOptions& options) {
   return server;
 }
 
+ServerProcess start_python_jsonrpc() {
+  ProcessSpec spec;
+  spec.name = "jsonrpc_server";
+  spec.argv = {TETHER_PYTHON, source_path("tests/servers/jsonrpc_server.py"), "--port", "0"};
+  spec.env = {{"PYTHONUNBUFFERED", "1"}, {"PYTHONDONTWRITEBYTECODE", "1"}};
+  ServerProcess server(std::move(spec));
+  server.start();
+  return server;
+}
+
 CertSet make_certs(const std::string& dir) {
   static std::mutex mutex;
   static std::map<std::string, CertSet> generated;

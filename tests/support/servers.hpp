@@ -45,6 +45,10 @@ struct PythonEchoOptions {
 /// empty close frame, 1006: none): check it with ServerProcess::wait_for_log.
 ServerProcess start_python_echo(const PythonEchoOptions& options = {});
 
+/// tests/servers/jsonrpc_server.py: a JSON-RPC 2.0 server (python3-websockets), independent of
+/// tether. Its output has `REQUEST <method> <id>` per request or notification.
+ServerProcess start_python_jsonrpc();
+
 /// Certificates for the TLS tests (EC P-256, PEM paths). Leaf certificates other than
 /// self_signed_cert are signed by `ca`.
 struct CertSet {

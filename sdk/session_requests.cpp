@@ -1,0 +1,329 @@
+// Typed messages and requests of a ClientSession: encoding through the codec, requests carried by
+// the outbound queue and tracked until their result, and the decoding of inbound text into
+// responses (ours: auth, subscriptions, requests) and typed messages.
+
+#include <cxxabi.h>
+
+#include <cstdlib>
+#include <memory>
+#include <utility>
+
+#include "client_session.hpp"
+#include "codec/inspect.hpp"
+
+namespace tether {
+
+std::string detail::demangle(const char* mangled) {
+  int status = 0;
+  std::unique_ptr<char, void (*)(void*)> name(abi::__cxa_demangle(mangled, nullptr, nullptr, &status),
+                                              std::free);
+  return status == 0 && name ? std::string(name.get()) : std::string(mangled);
+}
+
+}  // namespace tether
+
+namespace tether::detail {
+
+namespace {
+
+core::TimePoint now() { return std::chrono::steady_clock::now(); }
+
+std::string describe_failure(errc error) {
+  switch (error) {
+    case errc::timeout:
+      return "no response within the request timeout";
+    case errc::cancelled:
+      return "cancelled";
+    case errc::connection_lost:
+      return "the connection ended before the response";
+    case errc::queue_full:
+      return "the outbound queue is full";
+    default:
+      return std::string(to_string(error));
+  }
+}
+
+}  // namespace
+
+// --- sending ------------------------------------------------------------------------------------
+
+SendResult ClientSession::send_message(std::string_view type, const Json& payload,
+                                       const SendOptions& options) {
+  std::string text;
+  std::string error;
+  if (!codec_->encode_message(type, payload, text, error)) {
+    SendResult result;
+    result.error = errc::encode_error;
+    return result;
+  }
+  return send(MessageKind::text, text, options);
+}
+
+std::string ClientSession::request(std::string_view type, const Json& payload,
+                                   std::function<void(const Response&)> on_result,
+                                   const RequestOptions& options) {
+  const std::string id = next_request_id();
+  auto fail_now = [&](errc code, std::string message) {
+    Response response;
+    response.id = id;
+    response.error = code;
+    response.message = std::move(message);
+    // Results always arrive where callbacks run, never inside request().
+    runtime_.loop.post([self = shared_from_this(), on_result = std::move(on_result),
+                        response = std::move(response)]() mutable {
+      self->deliver(std::move(on_result), std::move(response));
+    });
+    return std::string();
+  };
+  if (closing_.load(std::memory_order_acquire) || is_finished()) {
+    return fail_now(errc::closed, "the client is closed");
+  }
+  std::string text;
+  std::string error;
+  if (!codec_->encode_request(type, id, payload, text, error)) {
+    return fail_now(errc::encode_error, error);
+  }
+  const auto at = now();
+  core::Outgoing message;
+  message.payload = text;
+  if (options.timeout.count() > 0) message.expires_at = at + options.timeout;
+  {
+    std::lock_guard<std::mutex> lock(queue_mutex_);
+    message.id = next_id_++;
+    const MessageId message_id = message.id;
+    const bool ready = state() == State::open;
+    const core::PushResult pushed = queue_.push(std::move(message), at, ready);
+    buffered_.store(queue_.bytes(), std::memory_order_release);
+    if (pushed.accepted()) {
+      core::TrackedRequest tracked;
+      tracked.id = id;
+      tracked.message = message_id;
+      tracked.text = std::move(text);
+      if (options.timeout.count() > 0) tracked.deadline = at + options.timeout;
+      tracked.retry_on_reconnect = options.retry_on_reconnect;
+      tracked.added_at = at;
+      requests_.add(std::move(tracked));
+      request_callbacks_[id] = std::move(on_result);
+      pending_requests_.store(requests_.pending(), std::memory_order_release);
+    }
+    if (!pushed.accepted()) {
+      kick();  // the queue's dropped event
+      return fail_now(errc::queue_full, describe_failure(errc::queue_full));
+    }
+  }
+  kick();
+  return id;
+}
+
+void ClientSession::cancel_request(const std::string& id) {
+  runtime_.loop.post([self = shared_from_this(), id] {
+    std::vector<std::pair<std::function<void(const Response&)>, Response>> results;
+    {
+      std::lock_guard<std::mutex> lock(self->queue_mutex_);
+      std::vector<core::EndedRequest> ended;
+      if (auto cancelled = self->requests_.cancel(id)) ended.push_back(std::move(*cancelled));
+      results = self->take_results(std::move(ended));
+    }
+    for (auto& [callback, response] : results) self->deliver(std::move(callback), std::move(response));
+    self->arm_deadline();
+  });
+}
+
+// --- results ------------------------------------------------------------------------------------
+
+std::vector<std::pair<std::function<void(const Response&)>, Response>> ClientSession::take_results(
+    std::vector<core::EndedRequest> ended) {
+  std::vector<std::pair<std::function<void(const Response&)>, Response>> out;
+  out.reserve(ended.size());
+  for (auto& e : ended) {
+    Response response;
+    response.id = e.request.id;
+    response.error = e.error;
+    response.message = describe_failure(e.error);
+    std::function<void(const Response&)> callback;
+    auto it = request_callbacks_.find(e.request.id);
+    if (it != request_callbacks_.end()) {
+      callback = std::move(it->second);
+      request_callbacks_.erase(it);
+    }
+    out.emplace_back(std::move(callback), std::move(response));
+  }
+  pending_requests_.store(requests_.pending(), std::memory_order_release);
+  return out;
+}
+
+void ClientSession::deliver_ended(std::vector<core::EndedRequest> ended) {
+  if (ended.empty()) return;
+  std::vector<std::pair<std::function<void(const Response&)>, Response>> results;
+  {
+    std::lock_guard<std::mutex> lock(queue_mutex_);
+    results = take_results(std::move(ended));
+  }
+  for (auto& [callback, response] : results) deliver(std::move(callback), std::move(response));
+}
+
+void ClientSession::deliver(std::function<void(const Response&)> callback, Response response) {
+  if (!callback) return;
+  if (options_.callback_mode == CallbackMode::loop_thread) {
+    if (callbacks_live()) callback(response);
+    return;
+  }
+  dispatch([callback = std::move(callback), response = std::move(response)] { callback(response); });
+}
+
+void ClientSession::resend_requests() {
+  std::vector<core::TrackedRequest> resend;
+  {
+    std::lock_guard<std::mutex> lock(queue_mutex_);
+    resend = requests_.take_resend();
+  }
+  if (resend.empty() || !connection_ || !connection_->is_open()) return;
+  const auto at = now();
+  for (auto& r : resend) {
+    connection_->send(protocol::Opcode::text, r.text, 0);
+    std::lock_guard<std::mutex> lock(queue_mutex_);
+    requests_.on_resent(r.id, at);
+  }
+}
+
+// --- inbound ------------------------------------------------------------------------------------
+
+bool ClientSession::needs_decoding() const noexcept {
+  return !auth_id_.empty() || !pending_subscriptions_.empty() ||
+         pending_requests_.load(std::memory_order_acquire) > 0 || !callbacks_.handlers.empty() ||
+         static_cast<bool>(callbacks_.any);
+}
+
+bool ClientSession::expects_json() const noexcept {
+  return pending_requests_.load(std::memory_order_acquire) > 0 || !callbacks_.handlers.empty() ||
+         static_cast<bool>(callbacks_.any);
+}
+
+bool ClientSession::needs_inspection() const noexcept {
+  return options_.resume.enabled || needs_decoding();
+}
+
+bool ClientSession::inspect_inbound(std::string_view text) {
+  if (options_.resume.enabled) {
+    const codec::Inspection in = codec::inspect(text, options_.resume.seq_field);
+    if (in.seq) {
+      if (last_seq_ && *in.seq <= *last_seq_) {
+        if (options_.resume.drop_duplicates) {
+          std::lock_guard<std::mutex> lock(stats_mutex_);
+          ++stats_.duplicates_dropped;
+          return true;
+        }
+      } else {
+        last_seq_ = in.seq;
+      }
+    }
+  }
+  if (!needs_decoding()) return false;
+  std::vector<Inbound> items;
+  std::string error;
+  if (!codec_->decode(text, items, error)) {
+    // Only an application that expects JSON hears about text that is not; the raw message is
+    // delivered either way.
+    if (expects_json()) report_error(errc::decode_error, error);
+    return false;
+  }
+  bool consumed = !items.empty();
+  for (const auto& item : items) consumed = consume(item, text) && consumed;
+  return consumed;
+}
+
+bool ClientSession::consume(const Inbound& item, std::string_view text) {
+  if (item.kind == Inbound::Kind::message) {
+    auto handler = callbacks_.handlers.find(item.type);
+    if (handler != callbacks_.handlers.end()) {
+      dispatch([handler = handler->second, payload = item.payload, error_cb = callbacks_.error] {
+        std::string error;
+        if (handler(payload, error) || !error_cb) return;
+        Error e;
+        e.code = errc::decode_error;
+        e.message = std::move(error);
+        error_cb(e);
+      });
+    } else if (callbacks_.any) {
+      dispatch([any = callbacks_.any, item] { any(item); });
+    }
+    return false;  // messages also reach on_message
+  }
+  const bool failed = item.kind == Inbound::Kind::error_response;
+  if (!auth_id_.empty() && item.id == auth_id_) {
+    auth_id_.clear();
+    if (failed) {
+      std::string message = "the server rejected the token";
+      if (!item.error.code.empty()) message += ": " + item.error.code;
+      if (!item.error.message.empty()) message += ": " + item.error.message;
+      report_error(errc::auth_rejected, message);
+      core_.on_auth_rejected(now(), message);
+    } else {
+      if (callbacks_.authenticated) dispatch(callbacks_.authenticated);
+      core_.on_auth_succeeded(now());
+    }
+    apply_effects();
+    return true;
+  }
+  auto sub = pending_subscriptions_.find(item.id);
+  if (sub != pending_subscriptions_.end()) {
+    const PendingSubscription pending = std::move(sub->second);
+    pending_subscriptions_.erase(sub);
+    if (failed) {
+      if (pending.subscribe) {
+        std::lock_guard<std::mutex> lock(subscriptions_mutex_);
+        auto found = std::find(subscriptions_.begin(), subscriptions_.end(), pending.channel);
+        if (found != subscriptions_.end()) subscriptions_.erase(found);
+      }
+      std::string message = std::string(pending.subscribe ? "subscribe to" : "unsubscribe from") +
+                            " channel \"" + pending.channel + "\" rejected";
+      if (!item.error.code.empty()) message += ": " + item.error.code;
+      if (!item.error.message.empty()) message += ": " + item.error.message;
+      report_error(errc::subscribe_rejected, message);
+    } else {
+      const auto& callback = pending.subscribe ? callbacks_.subscribed : callbacks_.unsubscribed;
+      if (callback) dispatch([callback, channel = pending.channel] { callback(channel); });
+    }
+    return true;
+  }
+  std::optional<core::TrackedRequest> tracked;
+  std::function<void(const Response&)> callback;
+  {
+    std::lock_guard<std::mutex> lock(queue_mutex_);
+    tracked = requests_.on_response(item.id);
+    if (tracked) {
+      auto it = request_callbacks_.find(item.id);
+      if (it != request_callbacks_.end()) {
+        callback = std::move(it->second);
+        request_callbacks_.erase(it);
+      }
+    }
+    pending_requests_.store(requests_.pending(), std::memory_order_release);
+  }
+  if (!tracked) {
+    // Unknown or already answered: counted, handed to the catch-all, never fatal.
+    if (callbacks_.any) dispatch([any = callbacks_.any, item] { any(item); });
+    return false;
+  }
+  Response response;
+  response.id = item.id;
+  if (failed) response.remote = item.error;
+  response.payload = item.payload;
+  response.text = std::string(text);
+  if (tracked->written_at) {
+    response.rtt = std::chrono::duration_cast<std::chrono::microseconds>(now() - *tracked->written_at);
+  }
+  // The deadline timer is left as it is: firing at the deadline of an answered request only
+  // re-arms it for the next one, which is cheaper than re-arming it on every response.
+  deliver(std::move(callback), std::move(response));
+  return true;
+}
+
+Json ClientSession::auth_payload() const {
+  Json payload = Json::object();
+  payload["token"] = Json(token_);
+  if (options_.resume.enabled && last_seq_) payload[options_.resume.resume_field] = Json(*last_seq_);
+  return payload;
+}
+
+}  // namespace tether::detail
