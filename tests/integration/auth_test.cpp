@@ -353,7 +353,10 @@ TEST(Subscriptions, ConfirmedRejectedAndResentAfterAReconnect) {
   ASSERT_TRUE(h.wait_error());
   EXPECT_EQ(h.errors()[0].code, errc::subscribe_rejected);
   EXPECT_NE(h.errors()[0].message.find("secret"), std::string::npos) << h.errors()[0].message;
-  ASSERT_TRUE(app.wait_events("open", 3, 10s));
+  // Two confirmed subscriptions (news on two connections) and four subscribe requests seen by
+  // the server (news and secret, then news on each of two later connections).
+  ASSERT_TRUE(h.wait_subscribed(2, 10s));
+  ASSERT_TRUE(app.wait_events("subscribe", 4, 10s)) << read_file(app.log_path);
   h.client().close_now();
   ASSERT_TRUE(h.wait_finished());
   EXPECT_EQ(h.client().subscriptions(), std::vector<std::string>{"news"});

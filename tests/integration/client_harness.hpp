@@ -175,6 +175,9 @@ class ClientHarness {
     std::lock_guard<std::mutex> lock(mutex_);
     return states_;
   }
+  bool wait_subscribed(std::size_t n, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    return wait([this, n] { return subscribed_.size() >= n; }, timeout);
+  }
   bool wait_dropped(std::size_t n, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
     return wait([this, n] { return dropped_.size() >= n; }, timeout);
   }
