@@ -58,10 +58,14 @@ const char* usage_text() {
          "      --auth-timeout MS        default 10000 (0 = none)\n"
          "      --queue-max N            messages waiting to be sent, default 10000 (>= 1)\n"
          "      --queue-overflow P       reject | drop-oldest | drop-newest (default reject)\n"
+         "      --request                each stdin line {\"type\":T,\"payload\":P} is sent as a\n"
+         "                               request; each result is printed as one JSON line\n"
+         "      --request-timeout MS     default 10000 (0 = none)\n"
+         "      --retry-requests         re-send requests pending at a disconnect (same id)\n"
          "      --subscribe CHANNEL      subscribe after every (re)open (repeatable)\n"
          "      --events                 JSON-lines event log on stderr\n"
          "      --stay                   keep running after stdin EOF\n"
-         "      --count N                exit after N received data messages\n"
+         "      --count N                exit after N received data messages (responses included)\n"
          "      --hex                    print binary messages as hex\n"
          "      --version, --help\n";
 }
@@ -200,6 +204,18 @@ ParseResult parse_command_line(int argc, char** argv, CliOptions& out, std::stri
         message = "invalid --queue-overflow '" + v + "' (reject, drop-oldest or drop-newest)";
         return ParseResult::usage_error;
       }
+    } else if (arg == "--request") {
+      out.request = true;
+    } else if (arg == "--request-timeout") {
+      long long ms = 0;
+      if (!value(v)) return ParseResult::usage_error;
+      if (!parse_integer(v, 0, 86400000LL, ms)) {
+        message = "invalid --request-timeout '" + v + "' (milliseconds, >= 0)";
+        return ParseResult::usage_error;
+      }
+      out.request_timeout = std::chrono::milliseconds(ms);
+    } else if (arg == "--retry-requests") {
+      out.retry_requests = true;
     } else if (arg == "--subscribe") {
       if (!value(v)) return ParseResult::usage_error;
       if (v.empty()) {

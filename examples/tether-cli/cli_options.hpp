@@ -2,6 +2,7 @@
 
 // tether-cli's command line (see docs/cli.md and the contract it follows).
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -17,6 +18,9 @@ struct CliOptions {
   bool hex = false;
   long long count = -1;  // -1 = no limit
   std::vector<std::string> subscriptions;  // --subscribe, in the order given
+  bool request = false;                     // --request: each stdin line is a request
+  std::chrono::milliseconds request_timeout{10000};  // 0 = no limit
+  bool retry_requests = false;
 };
 
 enum class ParseResult { run, exit_ok, usage_error };

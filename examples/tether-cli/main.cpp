@@ -10,8 +10,11 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_set>
 
@@ -46,6 +49,7 @@ struct Shared {
   bool close_requested = false;      // close(): deliver what waits, then close
   bool close_now_requested = false;  // close_now(): drop what waits, close at once
   long long received = 0;
+  long long outstanding = 0;  // --request: requests whose result has not arrived yet
   std::atomic<bool> stop{false};
   // Lines refused with queue_full: their `error` is written just before the `dropped` overflow
   // event the library reports for them, so both sit in the log where the refusal happened.
@@ -61,7 +65,55 @@ void send_line(tether::Client& client, std::string_view line, Shared& shared) {
   if (result.error == tether::errc::queue_full) shared.refused.insert(result.id);
 }
 
-void read_stdin(tether::Client& client, Shared& shared) {
+/// A --request line: {"type":T,"payload":P} (payload optional). Returns false with `why` when
+/// the line is not such an object.
+bool parse_request_line(std::string_view line, std::string& type, tether::Json& payload,
+                        std::string& why) {
+  std::string error;
+  std::optional<tether::Json> parsed = tether::Json::parse(line, &error);
+  if (!parsed) {
+    why = "not JSON: " + error;
+    return false;
+  }
+  if (!parsed->is_object()) {
+    why = std::string("not a JSON object (") + std::string(tether::to_string(parsed->type())) + ")";
+    return false;
+  }
+  const tether::Json* type_value = parsed->find("type");
+  if (!type_value || !type_value->is_string() || type_value->as_string().empty()) {
+    why = "no \"type\" string";
+    return false;
+  }
+  type = type_value->as_string();
+  if (tether::Json* p = parsed->find("payload")) payload = std::move(*p);
+  return true;
+}
+
+/// The line printed for a request's result: the response as the server sent it (on one line),
+/// or the failure the client decided, in the same shape.
+std::string response_line(const tether::Response& r) {
+  if (r.error == tether::errc{}) {
+    if (r.text.find_first_of("\r\n") == std::string::npos) return r.text;
+    // Whitespace between JSON tokens may hold line breaks: print the object compact instead.
+    if (auto parsed = tether::Json::parse(r.text)) return parsed->dump();
+    return r.text;
+  }
+  tether::Json error = tether::Json::object();
+  error["code"] = tether::Json(tether::to_string(r.error));
+  error["message"] = tether::Json(r.message);
+  tether::Json out = tether::Json::object();
+  out["id"] = tether::Json(r.id);
+  out["error"] = std::move(error);
+  return out.dump();
+}
+
+std::string to_milliseconds(std::chrono::microseconds us) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.3f", static_cast<double>(us.count()) / 1000.0);
+  return text;
+}
+
+void read_stdin(const std::function<void(std::string_view)>& on_line, Shared& shared) {
   std::string buffer;
   char chunk[65536];
   while (!shared.stop.load()) {
@@ -79,12 +131,12 @@ void read_stdin(tether::Client& client, Shared& shared) {
       if (newline == std::string::npos) break;
       std::string_view line(buffer.data() + start, newline - start);
       if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-      send_line(client, line, shared);
+      on_line(line);
       start = newline + 1;
     }
     buffer.erase(0, start);
   }
-  if (!buffer.empty() && !shared.stop.load()) send_line(client, buffer, shared);
+  if (!buffer.empty() && !shared.stop.load()) on_line(buffer);
   std::lock_guard<std::mutex> lock(shared.mutex);
   shared.eof = true;
   shared.changed.notify_all();
@@ -186,11 +238,17 @@ int main(int argc, char** argv) {
   });
   client.on_dropped([&](tether::MessageId id, std::size_t bytes, tether::DropReason reason) {
     std::lock_guard<std::mutex> lock(shared.send_mutex);
-    if (reason == tether::DropReason::overflow && shared.refused.erase(id) != 0) {
+    // With --request every line goes through request(), which does not give the message id; with
+    // `reject` an overflow is always the refusal of the new message.
+    const bool refused_request =
+        options.request && options.client.queue.overflow == tether::OverflowPolicy::reject;
+    if (reason == tether::DropReason::overflow &&
+        (shared.refused.erase(id) != 0 || refused_request)) {
       const auto& queue = options.client.queue;
       const std::string text = "the outbound queue is full (" +
                                std::to_string(queue.max_messages) + " messages or " +
-                               std::to_string(queue.max_bytes) + " bytes): a message of " +
+                               std::to_string(queue.max_bytes) + " bytes): a " +
+                               (options.request ? "request" : "message") + " of " +
                                std::to_string(bytes) + " bytes was refused";
       log.event("error", ",\"code\":\"queue_full\",\"message\":" + cli::json_string(text));
       log.human("error: queue_full: " + text);
@@ -248,6 +306,12 @@ int main(int argc, char** argv) {
               std::to_string(attempt) + ")");
   });
 
+  if (options.request) {
+    // Every inbound text is then decoded, so text that is not JSON is a decode_error even while
+    // no request is pending; the items themselves reach on_message (unmatched responses too).
+    client.on_any([](const tether::Inbound&) {});
+  }
+
   for (const auto& channel : options.subscriptions) client.subscribe(channel);
 
   if (tether::Error error = client.start()) {
@@ -267,7 +331,68 @@ int main(int argc, char** argv) {
     log.human("warning: --insecure: server certificates are not verified");
   }
 
-  std::thread stdin_thread([&] { read_stdin(client, shared); });
+  // --request: the result of each request, printed and counted like a received message when the
+  // server answered. Runs where callbacks run (the loop thread), like on_message.
+  auto on_result = [&](const tether::Response& r) {
+    const bool answered = r.error == tether::errc{};
+    bool print = true;
+    if (options.count > 0) {
+      std::lock_guard<std::mutex> lock(shared.mutex);
+      if (shared.received >= options.count) print = false;  // after the last counted message
+    }
+    if (print) {
+      const std::string line = response_line(r) + "\n";
+      std::fwrite(line.data(), 1, line.size(), stdout);
+      std::fflush(stdout);
+      const std::string rtt = answered && r.rtt ? to_milliseconds(*r.rtt) : std::string("null");
+      log.event("response", ",\"id\":" + cli::json_string(r.id) +
+                                ",\"ok\":" + (r.ok() ? "true" : "false") + ",\"rtt_ms\":" + rtt);
+      if (r.remote) {
+        log.human("request " + r.id + ": error response" +
+                  (r.remote->code.empty() ? "" : ": " + r.remote->code) +
+                  (r.remote->message.empty() ? "" : ": " + r.remote->message));
+      } else if (!answered) {
+        log.human("request " + r.id + " failed: " + std::string(tether::to_string(r.error)) +
+                  ": " + r.message);
+      }
+    }
+    std::lock_guard<std::mutex> lock(shared.mutex);
+    --shared.outstanding;
+    if (print && answered && options.count > 0 && ++shared.received >= options.count &&
+        !shared.close_requested) {
+      shared.close_requested = true;
+      client.close(1000);
+    }
+    shared.changed.notify_all();
+  };
+  tether::RequestOptions request_options;
+  request_options.timeout = options.request_timeout;
+  request_options.retry_on_reconnect = options.retry_requests;
+  long long line_number = 0;
+  auto on_line = [&](std::string_view line) {
+    ++line_number;
+    if (!options.request) {
+      send_line(client, line, shared);
+      return;
+    }
+    std::string type;
+    tether::Json payload;
+    std::string why;
+    if (!parse_request_line(line, type, payload, why)) {
+      const std::string text = "line " + std::to_string(line_number) + ": " + why;
+      log.event("error", ",\"code\":\"invalid_request\",\"message\":" + cli::json_string(text));
+      log.human("error: invalid_request: " + text + " (skipped)");
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lock(shared.mutex);
+      ++shared.outstanding;
+    }
+    // The result always comes through on_result, a refusal (queue_full, closed) included.
+    client.request(type, std::move(payload), on_result, request_options);
+  };
+
+  std::thread stdin_thread([&] { read_stdin(on_line, shared); });
   std::thread signal_thread([&] { wait_signals(signals, shared); });
 
   int exit_code = 2;
@@ -277,6 +402,10 @@ int main(int argc, char** argv) {
       // The final state's callback decides the exit code: wait for it, not just for the state.
       if (shared.finished) {
         exit_code = shared.exit_code;
+        // The requests still pending when the client ended fail right after the final state:
+        // print them before leaving.
+        shared.changed.wait_for(lock, std::chrono::seconds(2),
+                                [&] { return shared.outstanding == 0; });
         break;
       }
       if (shared.signals > 0 && !shared.close_now_requested) {
@@ -284,8 +413,10 @@ int main(int argc, char** argv) {
         shared.close_now_requested = true;
         shared.close_requested = true;
         client.close_now(1000);
-      } else if (shared.eof && !options.stay && !shared.close_requested) {
-        // EOF: close() delivers every accepted line first (reconnecting if needed), then closes.
+      } else if (shared.eof && !options.stay && !shared.close_requested &&
+                 shared.outstanding == 0) {
+        // EOF: close() delivers every accepted line first (reconnecting if needed), then closes;
+        // with --request, once every request has its result (a response or its timeout).
         shared.close_requested = true;
         client.close(1000);
       }

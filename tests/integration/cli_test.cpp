@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include <tether/json.hpp>
 #include <tether/version.hpp>
 
 #include "support/cli_runner.hpp"
@@ -750,6 +751,9 @@ TEST(CliUsage, ErrorsExitOneWithAPlainMessageAndNoConnection) {
       {"--auth-token", "", url},
       {url, "--auth-token"},
       {url, "--subscribe"},
+      {"--request-timeout", "-1", url},
+      {"--request-timeout", "soon", url},
+      {"--request", url, "--request-timeout"},
   };
   for (bool with_events : {false, true}) {
     for (auto args : cases) {
@@ -799,7 +803,8 @@ TEST(CliUsage, HelpAndVersion) {
         "--backoff-initial", "--backoff-max", "--backoff-multiplier", "--jitter", "--min-uptime",
         "--max-retries", "--no-reconnect", "--ping-interval", "--pong-timeout", "--max-message",
         "--events", "--stay", "--count", "--hex", "--version", "--auth-token", "--auth-timeout",
-        "--queue-max", "--queue-overflow", "--subscribe", "drop-oldest", "drop-newest"}) {
+        "--queue-max", "--queue-overflow", "--subscribe", "drop-oldest", "drop-newest",
+        "--request", "--request-timeout", "--retry-requests"}) {
     EXPECT_NE(help.out.find(option), std::string::npos) << option << " missing from --help";
   }
   EXPECT_EQ(help.err, "");
@@ -1395,6 +1400,404 @@ TEST(CliQueue, ASignalWhileEofStillWaitsToDeliverDropsWhatWaits) {
   ASSERT_EQ(closes.size(), 1u) << r.describe();
   EXPECT_EQ(closes[0].integer("code"), 1000) << r.describe();
   EXPECT_TRUE(s.wait_for("\"event\":\"close\",\"code\":1000")) << s.log();
+}
+
+
+// --- --request -----------------------------------------------------------------------------------
+
+/// A stdout line as JSON (a response line nests objects: the flat parser does not take it).
+tether::Json json_line(const std::string& line) {
+  std::string error;
+  std::optional<tether::Json> parsed = tether::Json::parse(line, &error);
+  EXPECT_TRUE(parsed.has_value()) << "not JSON: " << error << ": " << line;
+  return parsed ? std::move(*parsed) : tether::Json();
+}
+
+/// The printed failure the client decided: {"id":ID,"error":{"code":CODE,"message":TEXT}}.
+void expect_local_failure(const std::string& line, const std::string& id, const std::string& code) {
+  const tether::Json printed = json_line(line);
+  EXPECT_EQ(printed.size(), 2u) << line;
+  EXPECT_EQ(printed["id"], tether::Json(id)) << line;
+  const tether::Json& error = printed["error"];
+  EXPECT_EQ(error.size(), 2u) << line;
+  EXPECT_EQ(error["code"], tether::Json(code)) << line;
+  EXPECT_TRUE(error["message"].is_string()) << line;
+  EXPECT_FALSE(error["message"].as_string().empty()) << line;
+}
+
+/// A `response` event: its id, ok, and rtt_ms a number >= 0 (`answered`) or null.
+void expect_response_event(const CliEvent& e, const std::string& id, bool ok, bool answered) {
+  EXPECT_EQ(e.str("id"), id) << e.fields.source();
+  EXPECT_EQ(e.fields.boolean("ok"), std::optional<bool>(ok)) << e.fields.source();
+  const JsonValue* rtt = e.fields.find("rtt_ms");
+  ASSERT_NE(rtt, nullptr) << e.fields.source();
+  if (answered) {
+    ASSERT_TRUE(rtt->is_number()) << e.fields.source();
+    EXPECT_GE(rtt->number, 0.0) << e.fields.source();
+    EXPECT_LT(rtt->number, 5000.0) << e.fields.source();
+  } else {
+    EXPECT_TRUE(rtt->is_null()) << e.fields.source();
+  }
+}
+
+/// The ids of the generic requests the server logged (every run of the server, in order).
+std::vector<std::string> server_request_ids(const std::string& log, const std::string& type) {
+  std::vector<std::string> out;
+  for (const auto& o : server_events(log))
+    if (o.str("event") == "request" && o.str("type") == type) out.push_back(o.str("id"));
+  return out;
+}
+
+TEST(CliRequest, TheResponseIsPrintedWithAResponseEvent) {
+  LoggedServer s;
+  const auto r = run({"--events", "--request", ws_url(s.server, "/app")},
+                     "{\"type\":\"echo\",\"payload\":{\"n\":1,\"s\":\"x y\"}}\n");
+  ASSERT_FALSE(r.timed_out) << r.describe();
+  expect_exit(r, 0);
+  const auto lines = r.out_lines();
+  ASSERT_EQ(lines.size(), 1u) << r.describe();
+  const tether::Json printed = json_line(lines[0]);
+  ASSERT_TRUE(printed["id"].is_string()) << lines[0];
+  const std::string id = printed["id"].as_string();
+  EXPECT_FALSE(id.empty());
+  const tether::Json payload = tether::Json::object({{"n", 1}, {"s", "x y"}});
+  EXPECT_EQ(printed, tether::Json::object({{"id", id}, {"payload", payload}})) << lines[0];
+
+  const auto events = events_of(r);
+  expect_states_end_in(events, "closed", r);
+  EXPECT_TRUE(named(events, "error").empty()) << r.describe();
+  const auto responses = named(events, "response");
+  ASSERT_EQ(responses.size(), 1u) << r.describe();
+  expect_response_event(responses[0], id, true, true);
+  EXPECT_EQ(named(events, "sent").size(), 1u) << r.describe();
+  EXPECT_TRUE(named(events, "message").empty()) << "the answer is a response, not a message\n"
+                                                << r.describe();
+  // The client closes only after the response.
+  EXPECT_LT(index_of(events, "response"), index_of(events, "close")) << r.describe();
+  const auto closes = named(events, "close");
+  ASSERT_EQ(closes.size(), 1u) << r.describe();
+  EXPECT_EQ(closes[0].integer("code"), 1000) << r.describe();
+
+  // On the wire: the default envelope {"type":T,"id":ID,"payload":P}.
+  ASSERT_TRUE(s.wait_for("\"event\":\"request\"")) << s.log();
+  const auto texts = server_texts(s.log());
+  ASSERT_EQ(texts.size(), 1u) << s.log();
+  EXPECT_EQ(json_line(texts[0]),
+            tether::Json::object({{"type", "echo"}, {"id", id}, {"payload", payload}}))
+      << texts[0];
+  EXPECT_EQ(server_request_ids(s.log(), "echo"), (std::vector<std::string>{id})) << s.log();
+}
+
+TEST(CliRequest, ARemoteErrorIsPrintedAsSentAndIsNotOk) {
+  LoggedServer s;
+  const auto r = run({"--events", "--request", ws_url(s.server, "/app")}, "{\"type\":\"fail\"}\n");
+  ASSERT_FALSE(r.timed_out) << r.describe();
+  expect_exit(r, 0);
+  const auto lines = r.out_lines();
+  ASSERT_EQ(lines.size(), 1u) << r.describe();
+  const tether::Json printed = json_line(lines[0]);
+  const std::string id = printed["id"].as_string();
+  const tether::Json error =
+      tether::Json::object({{"code", "failed"}, {"message", "requested failure"}});
+  EXPECT_EQ(printed, tether::Json::object({{"id", id}, {"error", error}})) << lines[0];
+  const auto events = events_of(r);
+  expect_states_end_in(events, "closed", r);
+  const auto responses = named(events, "response");
+  ASSERT_EQ(responses.size(), 1u) << r.describe();
+  // The server answered: ok is false, the round trip is known.
+  expect_response_event(responses[0], id, false, true);
+  EXPECT_TRUE(named(events, "error").empty()) << "a remote error is not the client's error\n"
+                                              << r.describe();
+}
+
+TEST(CliRequest, ATimeoutIsAnsweredLocallyAndEofWaitsForIt) {
+  LoggedServer s;
+  const auto r =
+      run({"--events", "--request", "--request-timeout", "200", ws_url(s.server, "/app")},
+          "{\"type\":\"never\",\"payload\":1}\n");
+  ASSERT_FALSE(r.timed_out) << r.describe();
+  expect_exit(r, 0);
+  EXPECT_GE(r.elapsed, 200ms) << r.describe();
+  const auto lines = r.out_lines();
+  ASSERT_EQ(lines.size(), 1u) << r.describe();
+  const auto events = events_of(r);
+  expect_states_end_in(events, "closed", r);
+  const auto responses = named(events, "response");
+  ASSERT_EQ(responses.size(), 1u) << r.describe();
+  const std::string id = responses[0].str("id");
+  expect_local_failure(lines[0], id, "timeout");
+  expect_response_event(responses[0], id, false, false);
+  EXPECT_GE(responses[0].t_ms, 190) << r.describe();
+  EXPECT_LT(index_of(events, "response"), index_of(events, "state open>closing")) << r.describe();
+  // It was written (so it is not dropped), and the server saw it.
+  EXPECT_EQ(named(events, "sent").size(), 1u) << r.describe();
+  EXPECT_TRUE(named(events, "dropped").empty()) << r.describe();
+  EXPECT_EQ(server_request_ids(s.log(), "never"), (std::vector<std::string>{id})) << s.log();
+}
+
+TEST(CliRequest, ATimeoutWhileQueuedIsAlsoDroppedTtl) {
+  LoggedServer s;
+  s.server.pause();  // the upgrade is not answered: the request waits in the queue
+  CliProcess cli(kCli, {"--events", "--request", "--request-timeout", "200",
+                        ws_url(s.server, "/app")});
+  const std::string line = "{\"type\":\"echo\",\"payload\":\"late\"}";
+  cli.write_line(line);
+  cli.close_stdin();
+  const bool answered = cli.wait_for_event("response", 5s);
+  s.server.resume();
+  const auto r = cli.wait(5s);
+  ASSERT_FALSE(r.timed_out) << r.describe();
+  EXPECT_TRUE(answered) << r.describe();
+  expect_exit(r, 0);
+  const auto lines = r.out_lines();
+  ASSERT_EQ(lines.size(), 1u) << r.describe();
+  const auto events = events_of(r);
+  const auto responses = named(events, "response");
+  ASSERT_EQ(responses.size(), 1u) << r.describe();
+  const std::string id = responses[0].str("id");
+  expect_local_failure(lines[0], id, "timeout");
+  expect_response_event(responses[0], id, false, false);
+  const auto dropped = named(events, "dropped");
+  ASSERT_EQ(dropped.size(), 1u) << r.describe();
+  EXPECT_EQ(dropped[0].str("reason"), "ttl") << r.describe();
+  const std::string wire = "{\"type\":\"echo\",\"id\":\"" + id + "\",\"payload\":\"late\"}";
+  EXPECT_EQ(dropped[0].integer("bytes"), static_cast<std::int64_t>(wire.size())) << r.describe();
+  EXPECT_TRUE(named(events, "sent").empty()) << r.describe();
+  std::this_thread::sleep_for(100ms);
+  EXPECT_TRUE(server_request_ids(s.log(), "echo").empty()) << s.log();
+}
+
+TEST(CliRequest, AnInvalidLineIsSkippedAndTheNextOneWorks) {
+  LoggedServer s;
+  const auto r = run({"--events", "--request", ws_url(s.server, "/app")},
+                     "not json\n"
+                     "[1,2]\n"
+                     "{\"payload\":1}\n"
+                     "{\"type\":7}\n"
+                     "{\"type\":\"echo\",\"payload\":\"still here\"}\n");
+  ASSERT_FALSE(r.timed_out) << r.describe();
+  expect_exit(r, 0);
+  const auto events = events_of(r);
+  expect_states_end_in(events, "closed", r);
+  const auto errors = named(events, "error");
+  ASSERT_EQ(errors.size(), 4u) << r.describe();
+  for (const auto& e : errors) {
+    EXPECT_EQ(e.str("code"), "invalid_request") << e.fields.source();
+    EXPECT_FALSE(e.str("message").empty()) << e.fields.source();
+  }
+  const auto lines = r.out_lines();
+  ASSERT_EQ(lines.size(), 1u) << r.describe();
+  const tether::Json printed = json_line(lines[0]);
+  EXPECT_EQ(printed["payload"], tether::Json("still here")) << lines[0];
+  const auto responses = named(events, "response");
+  ASSERT_EQ(responses.size(), 1u) << r.describe();
+  expect_response_event(responses[0], printed["id"].as_string(), true, true);
+  EXPECT_EQ(named(events, "sent").size(), 1u) << r.describe();
+  // Only the valid line reached the server.
+  ASSERT_TRUE(s.wait_for("\"event\":\"request\"")) << s.log();
+  EXPECT_EQ(server_texts(s.log()).size(), 1u) << s.log();
+}
+
+TEST(CliRequest, WithoutEventsAnInvalidLineIsReportedInWords) {
+  LoggedServer s;
+  const auto r = run({"--request", ws_url(s.server, "/app")},
+                     "nope\n{\"type\":\"echo\",\"payload\":2}\n");
+  ASSERT_FALSE(r.timed_out) << r.describe();
+  expect_exit(r, 0);
+  const auto lines = r.out_lines();
+  ASSERT_EQ(lines.size(), 1u) << r.describe();
+  EXPECT_EQ(json_line(lines[0])["payload"], tether::Json(2)) << lines[0];
+  EXPECT_NE(r.err.find("invalid_request"), std::string::npos) << r.describe();
+  for (const auto& line : r.err_lines()) EXPECT_FALSE(JsonObject::parse(line)) << line;
+}
+
+TEST(CliRequest, CountCountsResponses) {
+  LoggedServer s;
+  // stdin stays open: only --count ends the client.
+  const auto r = run_open({"--events", "--request", "--count", "2", ws_url(s.server, "/app")},
+                          "{\"type\":\"echo\",\"payload\":1}\n"
+                          "{\"type\":\"echo\",\"payload\":2}\n"
+                          "{\"type\":\"echo\",\"payload\":3}\n");
+  ASSERT_FALSE(r.timed_out) << r.describe();
+  expect_exit(r, 0);
+  const auto lines = r.out_lines();
+  ASSERT_EQ(lines.size(), 2u) << r.describe();
+  EXPECT_EQ(json_line(lines[0])["payload"], tether::Json(1)) << r.describe();
+  EXPECT_EQ(json_line(lines[1])["payload"], tether::Json(2)) << r.describe();
+  const auto events = events_of(r);
+  expect_states_end_in(events, "closed", r);
+  EXPECT_EQ(named(events, "response").size(), 2u) << r.describe();
+  const auto closes = named(events, "close");
+  ASSERT_EQ(closes.size(), 1u) << r.describe();
+  EXPECT_EQ(closes[0].integer("code"), 1000) << r.describe();
+}
+
+TEST(CliRequest, MessagesThatAnswerNoPendingRequestArePrintedAsMessages) {
+  // A stream the server pushes, and the late answer to a request that already timed out.
+  LoggedServer s;
+  CliProcess cli(kCli, {"--events", "--request", "--request-timeout", "100",
+                        ws_url(s.server, "/app?stream=2&stream_on_open=1&request_delay_ms=500")});
+  cli.write_line("{\"type\":\"slow\",\"payload\":7}");
+  const bool late = cli.wait_until(
+      [](const std::string& out, const std::string&) { return split_lines(out).size() >= 4; }, 5s);
+  cli.close_stdin();
+  const auto r = cli.wait(5s);
+  ASSERT_FALSE(r.timed_out) << r.describe();
+  EXPECT_TRUE(late) << r.describe();
+  expect_exit(r, 0);
+  const auto events = events_of(r);
+  const auto responses = named(events, "response");
+  ASSERT_EQ(responses.size(), 1u) << r.describe();
+  const std::string id = responses[0].str("id");
+  expect_response_event(responses[0], id, false, false);
+  const auto lines = r.out_lines();
+  ASSERT_EQ(lines.size(), 4u) << r.describe();
+  EXPECT_EQ(lines[0], "{\"type\":\"event\",\"seq\":1,\"payload\":{\"n\":1}}") << r.describe();
+  EXPECT_EQ(lines[1], "{\"type\":\"event\",\"seq\":2,\"payload\":{\"n\":2}}") << r.describe();
+  expect_local_failure(lines[2], id, "timeout");
+  // The late answer matches no pending request: printed as it came, a `message` event.
+  EXPECT_EQ(lines[3], "{\"id\":\"" + id + "\",\"payload\":7}") << r.describe();
+  const auto messages = named(events, "message");
+  ASSERT_EQ(messages.size(), 3u) << r.describe();
+  EXPECT_EQ(messages[2].integer("bytes"), static_cast<std::int64_t>(lines[3].size()));
+  EXPECT_TRUE(named(events, "error").empty()) << r.describe();
+}
+
+TEST(CliRequest, APendingRequestFailsWithConnectionLost) {
+  LoggedServer s;
+  CliProcess cli(kCli, {"--events", "--request", "--backoff-initial", "50", "--backoff-max", "100",
+                        ws_url(s.server, "/app?request_delay_ms=2000")});
+  cli.write_line("{\"type\":\"echo\",\"payload\":\"x\"}");
+  const bool requested = s.wait_for("\"event\":\"request\"", 5s);
+  s.server.stop();  // closes with 1001 before the answer is due
+  const bool failed = cli.wait_for_event("response", 5s);
+  s.server.start();  // the same port: the client reconnects, and does not send it again
+  const bool reopened = cli.wait_until(
+      [](const std::string&, const std::string& err) { return count_events(err, "open") >= 2; },
+      5s);
+  cli.close_stdin();
+  const auto r = cli.wait(5s);
+  ASSERT_FALSE(r.timed_out) << r.describe();
+  EXPECT_TRUE(requested) << s.log();
+  EXPECT_TRUE(failed) << r.describe();
+  EXPECT_TRUE(reopened) << r.describe();
+  expect_exit(r, 0);
+  const auto events = events_of(r);
+  expect_states_end_in(events, "closed", r);
+  const auto responses = named(events, "response");
+  ASSERT_EQ(responses.size(), 1u) << r.describe();
+  const std::string id = responses[0].str("id");
+  expect_response_event(responses[0], id, false, false);
+  const auto lines = r.out_lines();
+  ASSERT_EQ(lines.size(), 1u) << r.describe();
+  expect_local_failure(lines[0], id, "connection_lost");
+  const auto closes = named(events, "close");
+  ASSERT_EQ(closes.size(), 2u) << r.describe();
+  EXPECT_EQ(closes[0].integer("code"), 1001) << r.describe();
+  EXPECT_EQ(closes[0].fields.boolean("reconnect"), std::optional<bool>(true)) << r.describe();
+  // The failure comes with the end of the connection, not with a reconnect.
+  EXPECT_LT(index_of(events, "response"), index_of(events, "reconnect_scheduled")) << r.describe();
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(server_request_ids(s.log(), "echo"), (std::vector<std::string>{id})) << s.log();
+}
+
+TEST(CliRequest, RetryRequestsSendsTheSameIdAgainAfterTheReconnect) {
+  LoggedServer s;
+  CliProcess cli(kCli, {"--events", "--request", "--retry-requests", "--backoff-initial", "50",
+                        "--backoff-max", "100", ws_url(s.server, "/app?request_delay_ms=1000")});
+  cli.write_line("{\"type\":\"echo\",\"payload\":\"again\"}");
+  const bool requested = s.wait_for("\"event\":\"request\"", 5s);
+  s.server.stop();
+  s.server.start();
+  const bool answered = cli.wait_for_event("response", 8s);
+  cli.close_stdin();
+  const auto r = cli.wait(5s);
+  ASSERT_FALSE(r.timed_out) << r.describe();
+  EXPECT_TRUE(requested) << s.log();
+  EXPECT_TRUE(answered) << r.describe();
+  expect_exit(r, 0);
+  const auto events = events_of(r);
+  expect_states_end_in(events, "closed", r);
+  const auto responses = named(events, "response");
+  ASSERT_EQ(responses.size(), 1u) << r.describe();
+  const std::string id = responses[0].str("id");
+  expect_response_event(responses[0], id, true, true);
+  const auto lines = r.out_lines();
+  ASSERT_EQ(lines.size(), 1u) << r.describe();
+  EXPECT_EQ(json_line(lines[0]), tether::Json::object({{"id", id}, {"payload", "again"}}))
+      << r.describe();
+  EXPECT_EQ(named(events, "open").size(), 2u) << r.describe();
+  EXPECT_TRUE(named(events, "dropped").empty()) << r.describe();
+  // The same id on both connections (each run of the server numbers its connections from 1).
+  EXPECT_EQ(server_request_ids(s.log(), "echo"), (std::vector<std::string>{id, id})) << s.log();
+}
+
+TEST(CliRequest, NonJsonTextIsADecodeErrorAndIsStillPrinted) {
+  LoggedServer s;
+  // A text frame "hello" pushed after the 101, then echo.
+  const std::string path = "/frames?hex=810568656c6c6f&then=echo";
+  for (bool request : {true, false}) {
+    std::vector<std::string> args = {"--events", ws_url(s.server, path)};
+    if (request) args.insert(args.begin(), "--request");
+    CliProcess cli(kCli, args);
+    const bool printed = cli.wait_for_out("hello\n", 5s);
+    std::this_thread::sleep_for(100ms);
+    const bool stayed = cli.running();
+    cli.close_stdin();
+    const auto r = cli.wait(5s);
+    ASSERT_FALSE(r.timed_out) << r.describe();
+    EXPECT_TRUE(printed) << r.describe();
+    EXPECT_TRUE(stayed) << "the text that is not JSON ended the client\n" << r.describe();
+    expect_exit(r, 0);
+    EXPECT_EQ(r.out, "hello\n") << r.describe();
+    const auto events = events_of(r);
+    expect_states_end_in(events, "closed", r);
+    EXPECT_EQ(named(events, "message").size(), 1u) << r.describe();
+    EXPECT_EQ(named(events, "open").size(), 1u) << r.describe();
+    const auto closes = named(events, "close");
+    ASSERT_EQ(closes.size(), 1u) << r.describe();
+    EXPECT_EQ(closes[0].integer("code"), 1000) << r.describe();
+    const auto errors = named(events, "error");
+    if (request) {
+      ASSERT_EQ(errors.size(), 1u) << r.describe();
+      EXPECT_EQ(errors[0].str("code"), "decode_error") << r.describe();
+      EXPECT_FALSE(errors[0].str("message").empty()) << r.describe();
+      EXPECT_LT(index_of(events, "error"), index_of(events, "message")) << r.describe();
+    } else {
+      EXPECT_TRUE(errors.empty()) << "without --request the text is not expected to be JSON\n"
+                                  << r.describe();
+    }
+  }
+}
+
+TEST(CliRequest, ARequestRefusedByAFullQueueIsAnsweredLocally) {
+  // The auth is never answered: the client never gets ready, the queue holds one message.
+  LoggedServer s;
+  const auto r = run({"--events", "--request", "--request-timeout", "300", "--auth-token", "good",
+                      "--queue-max", "1", "--max-retries", "0",
+                      ws_url(s.server, "/app?token=good&auth_noanswer=1")},
+                     "{\"type\":\"a\"}\n{\"type\":\"b\"}\n");
+  ASSERT_FALSE(r.timed_out) << r.describe();
+  expect_exit(r, 0);
+  const auto events = events_of(r);
+  expect_states_end_in(events, "closed", r);
+  const auto responses = named(events, "response");
+  ASSERT_EQ(responses.size(), 2u) << r.describe();
+  const auto lines = r.out_lines();
+  ASSERT_EQ(lines.size(), 2u) << r.describe();
+  // The refused one first (at once), then the queued one at its timeout.
+  expect_response_event(responses[0], responses[0].str("id"), false, false);
+  expect_response_event(responses[1], responses[1].str("id"), false, false);
+  expect_local_failure(lines[0], responses[0].str("id"), "queue_full");
+  expect_local_failure(lines[1], responses[1].str("id"), "timeout");
+  const auto errors = named(events, "error");
+  ASSERT_EQ(errors.size(), 1u) << r.describe();
+  EXPECT_EQ(errors[0].str("code"), "queue_full") << r.describe();
+  const auto dropped = named(events, "dropped");
+  ASSERT_EQ(dropped.size(), 2u) << r.describe();
+  EXPECT_EQ(dropped[0].str("reason"), "overflow") << r.describe();
+  EXPECT_EQ(dropped[1].str("reason"), "ttl") << r.describe();
+  EXPECT_EQ(index_of(events, "error") + 1, index_of(events, "dropped")) << r.describe();
 }
 
 }  // namespace
