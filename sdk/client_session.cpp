@@ -370,6 +370,9 @@ void ClientSession::apply_effects() {
         }
       } else if (auto* change = std::get_if<core::effect::StateChange>(&e)) {
         state_.store(change->to, std::memory_order_release);
+        // Every send from here on sees the new state: report the queued events recorded before
+        // it, so no `queued` event follows the change to open.
+        if (change->to == State::open) report_queue_events();
         {
           std::lock_guard<std::mutex> lock(stats_mutex_);
           state_since_ = core_.stats().state_since;
@@ -461,6 +464,8 @@ void ClientSession::finish() {
 // --- connection events --------------------------------------------------------------------------
 
 void ClientSession::on_open(const std::string& subprotocol) {
+  // Messages queued while connecting are reported before the open that follows them.
+  report_queue_events();
   if (callbacks_.open) {
     auto callback = callbacks_.open;
     dispatch([callback, info = OpenInfo{subprotocol}] { callback(info); });

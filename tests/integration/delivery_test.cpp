@@ -208,6 +208,17 @@ TEST(QueueTtl, ExpiredMessagesAreDroppedTheOthersDelivered) {
   EXPECT_EQ(h.sent_ids(), std::vector<MessageId>{c});
   ASSERT_TRUE(wait_server_texts(late.log_path, 1, 5s));
   EXPECT_EQ(server_texts(late.log_path), std::vector<std::string>{"long"});
+  // on_done runs on the loop thread after the `sent` callback: wait for it.
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      if (!deliveries.empty()) break;
+    }
+    if (std::chrono::steady_clock::now() > deadline) break;
+    std::this_thread::sleep_for(5ms);
+  }
+  std::this_thread::sleep_for(50ms);  // a second (wrong) call would land here
   std::lock_guard<std::mutex> lock(mutex);
   ASSERT_EQ(deliveries.size(), 1u) << "on_done runs once";
   EXPECT_EQ(deliveries[0].id, c);
