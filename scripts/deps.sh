@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libwebsockets-dev libssl-dev rapidjson-dev libgtest-dev libgmock-dev
   openssl python3 python3-websockets tinyproxy-bin nginx-light
-  clang
+  clang doxygen
   "$@"
 )
 

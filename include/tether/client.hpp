@@ -61,6 +61,7 @@ struct RequestOptions {
 /// (`remote`), or a local failure (`error`: timeout, cancelled, connection_lost, encode_error,
 /// queue_full; decode_error for a typed response that did not decode).
 struct Response {
+  /// The request's id (as sent).
   std::string id;
   errc error{};         ///< errc{} when the server answered.
   std::string message;  ///< Detail of `error`.
@@ -69,6 +70,7 @@ struct Response {
   std::string text;                   ///< The whole inbound message that carried the response.
   /// From the socket taking the request to the response; empty for local failures.
   std::optional<std::chrono::microseconds> rtt;
+  /// True when the server answered with a result (no local failure, no remote error).
   bool ok() const noexcept { return error == errc{} && !remote; }
 };
 
@@ -78,8 +80,11 @@ struct Response {
 class TETHER_API RequestHandle {
  public:
   RequestHandle() = default;
+  /// The request's id; empty for a default-constructed handle.
   const std::string& id() const noexcept { return id_; }
+  /// Ends the request with `cancelled` (see above).
   void cancel() const;
+  /// True when the handle names a request.
   explicit operator bool() const noexcept { return !id_.empty(); }
 
  private:
@@ -108,6 +113,8 @@ struct Stats {
   std::uint64_t messages_dropped = 0;   ///< Accepted, then dropped (overflow, ttl, closed).
   std::uint64_t messages_queued = 0;    ///< Accepted and not yet taken by the socket.
   std::uint64_t messages_rejected = 0;  ///< Refused by send() with queue_full.
+  /// Inbound messages, text and binary (duplicates and tether's own responses included;
+  /// HeartbeatOptions::app_pong answers not).
   std::uint64_t messages_received = 0;
   std::uint64_t duplicates_dropped = 0;  ///< Inbound messages with a sequence number seen before.
   std::uint64_t requests_pending = 0;     ///< Requests waiting for their result.
@@ -115,9 +122,12 @@ struct Stats {
   std::uint64_t bytes_sent = 0;      ///< Payload bytes.
   std::uint64_t bytes_received = 0;  ///< Payload bytes.
   std::optional<std::chrono::milliseconds> last_rtt;  ///< The last ping's round trip.
+  /// How long the client has been in its current state.
   std::chrono::milliseconds time_in_state{0};
 };
 
+/// One WebSocket connection to one URL, kept alive across failures (see the file
+/// description). Thread-safe; not copyable.
 class TETHER_API Client {
  public:
   /// `runtime` = nullptr uses Runtime::shared().
@@ -126,7 +136,9 @@ class TETHER_API Client {
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
+  /// A connection opened (every reconnect too), before first-message auth.
   void on_open(std::function<void(const OpenInfo&)> callback);
+  /// An inbound message. Message::data is valid only during the call.
   void on_message(std::function<void(const Message&)> callback);
   /// The end of an opened connection (also after the client's own close).
   void on_close(std::function<void(const CloseInfo&)> callback);
@@ -146,11 +158,12 @@ class TETHER_API Client {
   void on_dropped(std::function<void(MessageId, std::size_t bytes, DropReason)> callback);
   /// The server confirmed a subscribe / unsubscribe request.
   void on_subscribed(std::function<void(const std::string& channel)> callback);
+  /// The server confirmed an unsubscribe request.
   void on_unsubscribed(std::function<void(const std::string& channel)> callback);
 
   /// Checks the options (URL, proxy, TLS files) and starts connecting. Returns the error when
-  /// the options cannot work (`invalid_url`, `invalid_argument`, `proxy_failed`); nothing is
-  /// attempted then.
+  /// the options cannot work (`invalid_url`, or `invalid_argument` for the auth, queue, header,
+  /// proxy or TLS file options); nothing is attempted then.
   Error start();
 
   /// Sends a text message (UTF-8) or a binary one, from any thread, in any state. Until the
@@ -160,6 +173,7 @@ class TETHER_API Client {
   /// `queue_full` when the queue refuses it (OverflowPolicy::reject), `closed` once the client
   /// is closing or finished.
   SendResult send(std::string_view text, const SendOptions& options = {});
+  /// Sends a binary message; otherwise like send().
   SendResult send_binary(std::string_view bytes, const SendOptions& options = {});
   /// Sends a ping with up to 125 bytes of payload (when open).
   void ping(std::string_view payload = {});
@@ -254,7 +268,9 @@ class TETHER_API Client {
 
   /// The current state (any thread).
   State state() const noexcept;
+  /// A snapshot of the counters (any thread).
   Stats stats() const;
+  /// True in state `open`.
   bool is_open() const noexcept;
   /// True once the client has reached `closed` or `failed`: nothing more will happen.
   bool is_finished() const noexcept;

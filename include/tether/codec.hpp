@@ -28,7 +28,10 @@ struct RemoteError {
 
 /// One decoded inbound item.
 struct Inbound {
+  /// What the item is: a message (including a server's request or notification), a response
+  /// to a request, or an error response.
   enum class Kind { message, response, error_response };
+  /// What the item is.
   Kind kind = Kind::message;
   std::string type;   ///< message: its type (JSON-RPC: the method)
   std::string id;     ///< response/error_response: the request id as text (string ids as is,
@@ -38,6 +41,8 @@ struct Inbound {
   RemoteError error;  ///< error_response
 };
 
+/// Encodes typed messages and requests into text and decodes inbound text (see the file
+/// description). Implement it to speak another protocol; set it as ClientOptions::codec.
 class TETHER_API Codec {
  public:
   virtual ~Codec();
@@ -62,9 +67,13 @@ class TETHER_API Codec {
 
 /// The member names of the default envelope.
 struct EnvelopeFields {
+  /// The member holding a message's or request's type.
   std::string type = "type";
+  /// The member holding a request's or response's id.
   std::string id = "id";
+  /// The member holding the payload (a request's parameters, a response's result).
   std::string payload = "payload";
+  /// The member holding an error response's error.
   std::string error = "error";
 };
 

@@ -31,13 +31,18 @@
 
 namespace tether {
 
+/// An owning JSON value: null, boolean, integer, number, string, array or object (see the
+/// file description and docs/json.md).
 class TETHER_API Json {
  public:
   /// The kind of a value. An integer and a number are both numbers (is_number()).
   enum class Type { null, boolean, integer, number, string, array, object };
 
+  /// The elements of an array.
   using Array = std::vector<Json>;
+  /// One member of an object: its key and its value.
   using Member = std::pair<std::string, Json>;
+  /// The members of an object, in insertion order.
   using Object = std::vector<Member>;
 
   /// Objects and arrays nested deeper than this are refused by parse() (and by the codecs).
@@ -47,7 +52,9 @@ class TETHER_API Json {
 
   /// null.
   Json() noexcept = default;
+  /// null.
   Json(std::nullptr_t) noexcept {}
+  /// A boolean.
   Json(bool value) noexcept : value_(value) {}
   /// Any integer type but bool: signed types are stored as int64, unsigned ones as uint64.
   template <class T, std::enable_if_t<std::is_integral_v<T> && !std::is_same_v<T, bool>, int> = 0>
@@ -58,11 +65,15 @@ class TETHER_API Json {
       set_unsigned(static_cast<std::uint64_t>(value));
     }
   }
+  /// A number (double). NaN and infinities are kept, and written as null by dump().
   Json(double value) noexcept : value_(value) {}
   /// A string; a null pointer gives null.
   Json(const char* value);
+  /// A string.
   Json(std::string value) noexcept : value_(std::move(value)) {}
+  /// A string (copied).
   Json(std::string_view value) : value_(std::string(value)) {}
+  /// An array of `values`.
   explicit Json(Array values) noexcept : value_(std::move(values)) {}
   /// Members with the same key: the last one wins, at the position of the first.
   explicit Json(Object members);
@@ -79,7 +90,7 @@ class TETHER_API Json {
 
   /// Parses one JSON text (RFC 8259): exactly one value, optionally surrounded by whitespace.
   /// Refused, with a one-line reason in `error` ("<what> at offset N"): syntax errors, text after
-  /// the value, invalid UTF-8 (raw or from a lone \u surrogate escape), numbers beyond double's
+  /// the value, invalid UTF-8 (raw or from a lone `\u` surrogate escape), numbers beyond double's
   /// range ("number too big"), nesting deeper than max_depth. Integers that fit int64 or uint64
   /// stay integers; other numbers become doubles. Duplicate keys: the last one wins. Deep input
   /// never recurses: the parser is iterative.
@@ -92,8 +103,11 @@ class TETHER_API Json {
 
   // --- type ----------------------------------------------------------------------------------
 
+  /// The kind of this value.
   Type type() const noexcept;
+  /// True for null.
   bool is_null() const noexcept { return value_.index() == kNull; }
+  /// True for a boolean.
   bool is_bool() const noexcept { return value_.index() == kBool; }
   /// An integer or a double.
   bool is_number() const noexcept { return is_integer() || value_.index() == kDouble; }
@@ -101,8 +115,11 @@ class TETHER_API Json {
   bool is_integer() const noexcept {
     return value_.index() == kInt || value_.index() == kUint;
   }
+  /// True for a string.
   bool is_string() const noexcept { return value_.index() == kString; }
+  /// True for an array.
   bool is_array() const noexcept { return value_.index() == kArray; }
+  /// True for an object.
   bool is_object() const noexcept { return value_.index() == kObject; }
 
   // --- scalars -------------------------------------------------------------------------------
@@ -111,24 +128,35 @@ class TETHER_API Json {
   // Integer getters accept integers in range and doubles holding an integer exactly (2.0);
   // double getters accept every number (large integers are rounded).
 
+  /// The boolean, or `fallback`.
   bool as_bool(bool fallback = false) const noexcept;
+  /// The integer as int64, or `fallback` when it is not one or does not fit.
   std::int64_t as_int(std::int64_t fallback = 0) const noexcept;
+  /// The integer as uint64, or `fallback` when it is not one or does not fit.
   std::uint64_t as_uint(std::uint64_t fallback = 0) const noexcept;
+  /// The number as a double, or `fallback` when it is not a number.
   double as_double(double fallback = 0.0) const noexcept;
   /// The string, or an empty string when the value is not a string.
   const std::string& as_string() const noexcept;
 
+  /// The boolean, or std::nullopt.
   std::optional<bool> get_bool() const noexcept;
+  /// The integer as int64, or std::nullopt when it is not one or does not fit.
   std::optional<std::int64_t> get_int() const noexcept;
+  /// The integer as uint64, or std::nullopt when it is not one or does not fit.
   std::optional<std::uint64_t> get_uint() const noexcept;
+  /// The number as a double, or std::nullopt when it is not a number.
   std::optional<double> get_double() const noexcept;
+  /// A copy of the string, or std::nullopt when the value is not a string.
   std::optional<std::string> get_string() const;
 
   // --- objects -------------------------------------------------------------------------------
 
   /// The member `key`, or nullptr (also when this is not an object).
   const Json* find(std::string_view key) const noexcept;
+  /// The member `key` (mutable), or nullptr (also when this is not an object).
   Json* find(std::string_view key) noexcept;
+  /// True when this is an object with a member `key`.
   bool contains(std::string_view key) const noexcept { return find(key) != nullptr; }
   /// The member `key`, inserted as null when absent. A value that is not an object (null
   /// included) becomes an empty object first. The reference lasts until the next insertion.
@@ -147,6 +175,7 @@ class TETHER_API Json {
 
   /// Elements of an array, members of an object, 0 for anything else.
   std::size_t size() const noexcept;
+  /// True when size() is 0.
   bool empty() const noexcept { return size() == 0; }
   /// The element at `index`, or a shared null when out of range or not an array.
   const Json& operator[](std::size_t index) const noexcept;
@@ -163,8 +192,10 @@ class TETHER_API Json {
   // (Json(1) == Json(1u) == Json(1.0), NaN equals nothing), objects compare as sets of members
   // (order does not matter), arrays element by element.
 
+  /// True when both values have the same JSON meaning (see above).
   bool equals(const Json& other) const noexcept;
 
+  /// Exchanges the two values.
   void swap(Json& other) noexcept { value_.swap(other.value_); }
 
  private:
@@ -183,7 +214,9 @@ class TETHER_API Json {
       value_;
 };
 
+/// Json::equals.
 inline bool operator==(const Json& a, const Json& b) noexcept { return a.equals(b); }
+/// Not Json::equals.
 inline bool operator!=(const Json& a, const Json& b) noexcept { return !a.equals(b); }
 
 /// "null", "boolean", "integer", "number", "string", "array" or "object".
@@ -206,6 +239,10 @@ TETHER_API std::string json_type_error(std::string_view expected, const Json& va
 /// `field "key.id": ...`. Does nothing when `error` is null.
 TETHER_API void json_error_prefix(std::string* error, std::string_view segment);
 
+/// \name Conversions of Json, bool, double, float and strings
+/// to_json writes the value into `out`; from_json reads it from `in`, and on a value of the
+/// wrong type returns false, leaves `out` unchanged and sets `*error` (when not null).
+///@{
 TETHER_API void to_json(Json& out, const Json& value);
 TETHER_API bool from_json(const Json& in, Json& out, std::string* error);
 
@@ -222,6 +259,7 @@ TETHER_API void to_json(Json& out, const std::string& value);
 TETHER_API void to_json(Json& out, std::string_view value);
 TETHER_API void to_json(Json& out, const char* value);
 TETHER_API bool from_json(const Json& in, std::string& out, std::string* error);
+///@}
 
 namespace detail {
 /// Sets the error of an integer out of the range [min, max].
@@ -230,6 +268,7 @@ TETHER_API void json_range_error(std::string* error, const Json& in, std::int64_
 }  // namespace detail
 
 template <class T, std::enable_if_t<std::is_integral_v<T> && !std::is_same_v<T, bool>, int> = 0>
+/// Integers of any type but bool.
 void to_json(Json& out, T value) {
   out = Json(value);
 }

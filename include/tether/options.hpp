@@ -25,9 +25,11 @@ struct TlsOptions {
   std::string ca_file;
   /// Client certificate chain and key (PEM) for mutual TLS.
   std::string client_cert_file;
+  /// The private key of `client_cert_file` (PEM, not encrypted); empty when that file holds
+  /// the key too.
   std::string client_key_file;
-  /// Accept any server certificate. Use only for testing; the reason a certificate would have
-  /// been rejected is reported as a warning.
+  /// Accept any server certificate (chain and host name are not checked). Use only for
+  /// testing.
   bool insecure = false;
 };
 
@@ -35,9 +37,12 @@ struct TlsOptions {
 /// one outage): base = min(max, initial * multiplier^(attempt-1)), delay = base * (1 - jitter * U)
 /// with U uniform in [0, 1). The cap applies before the jitter, so the jitter survives at the cap.
 struct ReconnectOptions {
+  /// Reconnect at all. false: every "reconnect" decision becomes "fail".
   bool enabled = true;
+  /// The base delay of retry 1.
   std::chrono::milliseconds initial{500};
   double multiplier = 2.0;  ///< >= 1
+  /// The cap on the base delay (applied before the jitter).
   std::chrono::milliseconds max{30000};
   double jitter = 0.5;  ///< 0..1; 1 = full jitter in [0, base]
   int max_retries = -1;  ///< Retries per outage; -1 = forever.
@@ -103,6 +108,7 @@ struct AuthOptions {
   /// limit.
   std::chrono::milliseconds timeout{10000};
 
+  /// True when there is a token or a token provider: auth is on.
   bool enabled() const noexcept { return !token.empty() || static_cast<bool>(token_provider); }
 };
 
@@ -117,8 +123,10 @@ enum class OverflowPolicy {
 /// the client is not ready (connecting, authenticating, waiting to reconnect) or the socket is
 /// not writable.
 struct QueueOptions {
+  /// Messages waiting (or being written); at least 1.
   std::size_t max_messages = 10000;
   std::size_t max_bytes = 16u * 1024 * 1024;  ///< Payload bytes.
+  /// What to do with a message that does not fit.
   OverflowPolicy overflow = OverflowPolicy::reject;
   /// How long a message may wait before it is dropped (ttl); 0 = no limit. SendOptions::ttl
   /// overrides it per message.
@@ -127,13 +135,16 @@ struct QueueOptions {
 
 /// What a subscribe or unsubscribe request carries (SubscriptionOptions::build_message).
 struct SubscribeRequestInfo {
+  /// The request id; the server's response carries it back.
   std::string id;
+  /// The channel.
   std::string channel;
   bool subscribe = true;  ///< false: unsubscribe.
   /// With ResumeOptions::enabled and no first-message auth: the last sequence number seen.
   std::optional<std::uint64_t> resume_from;
 };
 
+/// Subscriptions (Client::subscribe): how their requests are built.
 struct SubscriptionOptions {
   /// Builds the request; default `{"type":"subscribe","id":ID,"payload":{"channel":C}}` (or
   /// "unsubscribe"; plus `"resume_from":N` in the payload when resuming).
@@ -145,6 +156,7 @@ struct SubscriptionOptions {
 /// replay what was missed, and drops inbound messages whose sequence number it has already seen.
 /// The server contract is in docs/delivery.md.
 struct ResumeOptions {
+  /// Remember sequence numbers, send them back on reconnect, drop duplicates.
   bool enabled = false;
   std::string seq_field = "seq";             ///< The inbound field holding the sequence number.
   std::string resume_field = "resume_from";  ///< The request payload field that carries it back.
@@ -158,6 +170,8 @@ enum class CallbackMode {
   executor,     ///< Each callback is handed to ClientOptions::executor as a task.
 };
 
+/// Everything a Client is configured with. Only `url` is required; docs/configuration.md lists
+/// every option with its default.
 struct ClientOptions {
   /// `ws://` or `wss://` URL: host name, IPv4 or bracketed IPv6, optional port, path and query.
   std::string url;
@@ -167,6 +181,7 @@ struct ClientOptions {
   std::vector<std::string> subprotocols;
   /// Sent as the `Origin` header when not empty.
   std::string origin;
+  /// TLS settings (wss:// only).
   TlsOptions tls;
   /// HTTP CONNECT proxy `http://[user:pass@]host[:port]`. Empty: taken from the environment
   /// (`http_proxy` for ws, `https_proxy` for wss, `no_proxy` honoured). `"direct"`: no proxy.
@@ -180,20 +195,29 @@ struct ClientOptions {
   /// Follow an HTTP redirect (301, 302, 303, 307, 308 with a Location) answering the upgrade, up
   /// to `max_redirects` times. Off by default: a redirect is `handshake_rejected`.
   bool follow_redirects = false;
+  /// The most redirects followed over the client's lifetime (the URL a redirect leads to is
+  /// kept for later reconnects).
   int max_redirects = 5;
   /// Split outbound messages into frames of at most this many bytes; 0 = one frame each.
   std::size_t fragment_size = 0;
 
+  /// Reconnection and backoff.
   ReconnectOptions reconnect;
+  /// Dead-connection detection with pings.
   HeartbeatOptions heartbeat;
   /// How messages, requests and responses are encoded (docs/requests.md). Empty: the default
   /// envelope (envelope_codec()); json_rpc_codec() for JSON-RPC 2.0 servers; or your own.
   std::shared_ptr<const Codec> codec;
+  /// Authentication on every (re)open (docs/delivery.md).
   AuthOptions auth;
+  /// The outbound queue's limits (docs/delivery.md).
   QueueOptions queue;
+  /// How subscribe requests are built.
   SubscriptionOptions subscriptions;
+  /// Resume after reconnect (docs/delivery.md).
   ResumeOptions resume;
 
+  /// Where callbacks run (docs/threading.md).
   CallbackMode callback_mode = CallbackMode::loop_thread;
   /// With CallbackMode::executor: receives each callback as a task to run (e.g. post it to a UI
   /// thread). Tasks must run in the order given.

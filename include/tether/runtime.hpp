@@ -12,8 +12,11 @@
 
 namespace tether {
 
+/// Log levels, as bits of RuntimeOptions::log_levels: `error`, `warning`, `notice` and
+/// `debug` (libwebsockets' ERR, WARN, NOTICE and INFO levels).
 enum class LogLevel { error = 1, warning = 2, notice = 4, debug = 8 };
 
+/// How a Runtime runs its loop and where its log lines go.
 struct RuntimeOptions {
   /// true: tether runs the loop on a thread of its own. false: nothing runs until the
   /// application calls Runtime::poll() (game loops); tether then creates no loop thread.
@@ -26,6 +29,8 @@ struct RuntimeOptions {
   int log_levels = static_cast<int>(LogLevel::error) | static_cast<int>(LogLevel::warning);
 };
 
+/// The event loop (libwebsockets context) that runs clients: sockets, timers and the
+/// connection state machines, on a thread of its own or from Runtime::poll(). Thread-safe.
 class TETHER_API Runtime {
  public:
   /// A new runtime. Throws std::runtime_error if the event loop cannot be created.
@@ -45,6 +50,7 @@ class TETHER_API Runtime {
   std::size_t poll();
 
   struct Impl;
+  /// The implementation, for tether's own sources; not part of the API.
   Impl& impl() noexcept { return *impl_; }
 
  private:

@@ -34,6 +34,7 @@ struct Cause {
   std::optional<errc> error;   ///< Set for failures (connect_refused, heartbeat_timeout, ...).
   std::string message;         ///< Detail for the error.
   std::uint16_t close_code = 0;  ///< The close code, when a connection that opened ended.
+  /// The close reason that came with `close_code`.
   std::string close_reason;
   bool by_client = false;      ///< The client closed first.
   int http_status = 0;         ///< The upgrade's status for handshake_rejected.
@@ -41,6 +42,8 @@ struct Cause {
   std::optional<std::chrono::milliseconds> retry_after;
 };
 
+/// What happens after a connection attempt failed or an open connection ended
+/// (ReconnectOptions::should_reconnect, default_reconnect_decision).
 enum class ReconnectDecision {
   reconnect,  ///< Schedule a retry with backoff.
   stop,       ///< End in `closed` (the server asked to stop).
