@@ -15,13 +15,13 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <tether/tether.hpp>
 #include <thread>
 #include <unordered_set>
 
-#include <tether/tether.hpp>
-
 #include "cli_options.hpp"
 #include "event_log.hpp"
+#include "status_line.hpp"
 
 namespace {
 
@@ -130,7 +130,6 @@ void read_stdin(const std::function<void(std::string_view)>& on_line, Shared& sh
       const auto newline = buffer.find('\n', start);
       if (newline == std::string::npos) break;
       std::string_view line(buffer.data() + start, newline - start);
-      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
       on_line(line);
       start = newline + 1;
     }
@@ -142,13 +141,14 @@ void read_stdin(const std::function<void(std::string_view)>& on_line, Shared& sh
   shared.changed.notify_all();
 }
 
-void wait_signals(const sigset_t& set, Shared& shared) {
+void wait_signals(const sigset_t& set, Shared& shared, cli::EventLog& log) {
   const timespec tick{0, 100 * 1000 * 1000};
   while (!shared.stop.load()) {
     if (sigtimedwait(&set, nullptr, &tick) > 0) {
       std::lock_guard<std::mutex> lock(shared.mutex);
       if (++shared.signals >= 2) {
         std::fflush(stdout);
+        log.clear_status_now();
         std::_Exit(0);  // a second signal ends at once
       }
       shared.changed.notify_all();
@@ -180,7 +180,8 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
-  cli::EventLog log(options.events);
+  // The live status line: only on a terminal, and never with --events.
+  cli::EventLog log(options.events, ::isatty(2) == 1);
   Shared shared;
   // tether's own log lines become `warning` events (stderr holds only JSON with --events).
   tether::RuntimeOptions runtime_options;
@@ -189,12 +190,14 @@ int main(int argc, char** argv) {
     log.human("warning: " + line);
   };
   auto runtime = tether::Runtime::create(runtime_options);
+  // Declared before the client: the client's callbacks may run until the client is destroyed.
+  cli::StatusLine status(log);
   tether::Client client(options.client, runtime);
 
   client.on_open([&](const tether::OpenInfo& info) {
-    log.event("open", ",\"subprotocol\":" +
-                          (info.subprotocol.empty() ? std::string("null")
-                                                    : cli::json_string(info.subprotocol)));
+    log.event("open", ",\"subprotocol\":" + (info.subprotocol.empty()
+                                                 ? std::string("null")
+                                                 : cli::json_string(info.subprotocol)));
     log.human("connected to " + options.client.url +
               (info.subprotocol.empty() ? "" : " (subprotocol " + info.subprotocol + ")"));
     std::lock_guard<std::mutex> lock(shared.mutex);
@@ -208,16 +211,12 @@ int main(int argc, char** argv) {
       if (shared.received >= options.count) return;
     }
     if (m.is_text()) {
-      std::fwrite(m.data.data(), 1, m.data.size(), stdout);
-      std::fputc('\n', stdout);
+      log.out(m.data, "\n");
     } else if (options.hex) {
-      const std::string hex = hex_bytes(m.data);
-      std::fwrite(hex.data(), 1, hex.size(), stdout);
-      std::fputc('\n', stdout);
+      log.out(hex_bytes(m.data) + "\n");
     } else {
-      std::fprintf(stdout, "<binary %zu bytes>\n", m.data.size());
+      log.out("<binary " + std::to_string(m.data.size()) + " bytes>\n");
     }
-    std::fflush(stdout);
     log.event("message", std::string(",\"kind\":") + (m.is_text() ? "\"text\"" : "\"binary\"") +
                              ",\"bytes\":" + std::to_string(m.data.size()));
     std::lock_guard<std::mutex> lock(shared.mutex);
@@ -228,6 +227,7 @@ int main(int argc, char** argv) {
   });
   client.on_sent([&](tether::MessageId, std::size_t bytes) {
     log.event("sent", ",\"bytes\":" + std::to_string(bytes));
+    status.poke();
   });
   client.on_authenticated([&] {
     log.event("authenticated");
@@ -235,6 +235,7 @@ int main(int argc, char** argv) {
   });
   client.on_queued([&](tether::MessageId, std::size_t depth) {
     log.event("queued", ",\"depth\":" + std::to_string(depth));
+    status.on_queued(depth);
   });
   client.on_dropped([&](tether::MessageId id, std::size_t bytes, tether::DropReason reason) {
     std::lock_guard<std::mutex> lock(shared.send_mutex);
@@ -245,9 +246,8 @@ int main(int argc, char** argv) {
     if (reason == tether::DropReason::overflow &&
         (shared.refused.erase(id) != 0 || refused_request)) {
       const auto& queue = options.client.queue;
-      const std::string text = "the outbound queue is full (" +
-                               std::to_string(queue.max_messages) + " messages or " +
-                               std::to_string(queue.max_bytes) + " bytes): a " +
+      const std::string text = "the outbound queue is full (" + std::to_string(queue.max_messages) +
+                               " messages or " + std::to_string(queue.max_bytes) + " bytes): a " +
                                (options.request ? "request" : "message") + " of " +
                                std::to_string(bytes) + " bytes was refused";
       log.event("error", ",\"code\":\"queue_full\",\"message\":" + cli::json_string(text));
@@ -257,6 +257,7 @@ int main(int argc, char** argv) {
     log.event("dropped",
               ",\"reason\":" + cli::json_string(why) + ",\"bytes\":" + std::to_string(bytes));
     log.human("dropped a message of " + std::to_string(bytes) + " bytes (" + why + ")");
+    status.poke();
   });
   client.on_subscribed([&](const std::string& channel) {
     log.event("subscribed", ",\"channel\":" + cli::json_string(channel));
@@ -283,6 +284,7 @@ int main(int argc, char** argv) {
   client.on_state([&](tether::State from, tether::State to, const tether::Cause& cause) {
     log.event("state", ",\"from\":" + cli::json_string(tether::to_string(from)) +
                            ",\"to\":" + cli::json_string(tether::to_string(to)));
+    status.on_state(to);
     std::lock_guard<std::mutex> lock(shared.mutex);
     if (to == tether::State::closed) {
       // The client's own close, or the server's close with a code that means stop.
@@ -292,8 +294,8 @@ int main(int argc, char** argv) {
       shared.finished = true;
       shared.exit_code = 2;
       if (cause.error == tether::errc::retries_exhausted) {
-        log.event("error", ",\"code\":\"retries_exhausted\",\"message\":" +
-                               cli::json_string(cause.message));
+        log.event("error",
+                  ",\"code\":\"retries_exhausted\",\"message\":" + cli::json_string(cause.message));
         log.human("error: retries_exhausted: " + cause.message);
       }
     }
@@ -302,6 +304,7 @@ int main(int argc, char** argv) {
   client.on_reconnect_scheduled([&](int attempt, std::chrono::milliseconds delay) {
     log.event("reconnect_scheduled", ",\"attempt\":" + std::to_string(attempt) +
                                          ",\"delay_ms\":" + std::to_string(delay.count()));
+    status.on_retry(attempt, delay);
     log.human("reconnecting in " + std::to_string(delay.count()) + " ms (attempt " +
               std::to_string(attempt) + ")");
   });
@@ -325,6 +328,8 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  status.start([&client] { return static_cast<std::size_t>(client.stats().messages_queued); });
+
   if (options.client.tls.insecure) {
     log.event("warning", ",\"message\":" +
                              cli::json_string("--insecure: server certificates are not verified"));
@@ -341,9 +346,7 @@ int main(int argc, char** argv) {
       if (shared.received >= options.count) print = false;  // after the last counted message
     }
     if (print) {
-      const std::string line = response_line(r) + "\n";
-      std::fwrite(line.data(), 1, line.size(), stdout);
-      std::fflush(stdout);
+      log.out(response_line(r) + "\n");
       const std::string rtt = answered && r.rtt ? to_milliseconds(*r.rtt) : std::string("null");
       log.event("response", ",\"id\":" + cli::json_string(r.id) +
                                 ",\"ok\":" + (r.ok() ? "true" : "false") + ",\"rtt_ms\":" + rtt);
@@ -352,8 +355,8 @@ int main(int argc, char** argv) {
                   (r.remote->code.empty() ? "" : ": " + r.remote->code) +
                   (r.remote->message.empty() ? "" : ": " + r.remote->message));
       } else if (!answered) {
-        log.human("request " + r.id + " failed: " + std::string(tether::to_string(r.error)) +
-                  ": " + r.message);
+        log.human("request " + r.id + " failed: " + std::string(tether::to_string(r.error)) + ": " +
+                  r.message);
       }
     }
     std::lock_guard<std::mutex> lock(shared.mutex);
@@ -393,7 +396,7 @@ int main(int argc, char** argv) {
   };
 
   std::thread stdin_thread([&] { read_stdin(on_line, shared); });
-  std::thread signal_thread([&] { wait_signals(signals, shared); });
+  std::thread signal_thread([&] { wait_signals(signals, shared, log); });
 
   int exit_code = 2;
   {
@@ -426,6 +429,7 @@ int main(int argc, char** argv) {
   shared.stop = true;
   stdin_thread.join();
   signal_thread.join();
+  status.stop();
   std::fflush(stdout);
   return exit_code;
 }

@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pty.h>
+#include <termios.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -450,8 +452,27 @@ CliProcess::CliProcess(std::string executable, std::vector<std::string> args,
       close_fd(p[1]);
     }
   };
-  if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0 ||
+  if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 ||
       pipe2(wake_fd_, O_CLOEXEC | O_NONBLOCK) != 0) {
+    const std::string why = errno_text("pipe2");
+    close_all();
+    throw std::runtime_error(why);
+  }
+  if (options.stderr_tty) {
+    // err[0] is the terminal's master side (read here), err[1] its slave side (the child's fd 2).
+    termios raw{};
+    cfmakeraw(&raw);
+    winsize size{};
+    size.ws_row = 24;
+    size.ws_col = options.tty_columns;
+    if (openpty(&err[0], &err[1], nullptr, &raw, &size) != 0) {
+      const std::string why = errno_text("openpty");
+      close_all();
+      throw std::runtime_error(why);
+    }
+    fcntl(err[0], F_SETFD, FD_CLOEXEC);
+    fcntl(err[1], F_SETFD, FD_CLOEXEC);
+  } else if (pipe2(err, O_CLOEXEC) != 0) {
     const std::string why = errno_text("pipe2");
     close_all();
     throw std::runtime_error(why);

@@ -105,6 +105,10 @@ struct CliRunOptions {
   /// Remove http_proxy, https_proxy, no_proxy, all_proxy (both cases) before applying `env`, so
   /// the developer's environment never routes a test through a proxy.
   bool clear_proxy_env = true;
+  /// Give the child a pseudo-terminal as stderr instead of a pipe (raw output: no line-ending
+  /// translation), `tty_columns` wide; CliProcess::err() then holds the bytes drawn on it.
+  bool stderr_tty = false;
+  unsigned short tty_columns = 200;
 };
 
 /// The end of a run.
