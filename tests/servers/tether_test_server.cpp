@@ -614,6 +614,7 @@ enum class TimerKind {
   go_silent,
   drop,
   trickle,
+  drip,
   close_wait,
   drain,
   accept_resume,
@@ -794,6 +795,16 @@ class Conn final : public FrameSink {
   std::string trickle_;
   std::size_t trickle_pos_ = 0;
   Clock::duration trickle_interval_{};
+  // /frames with byte_ms: the scripted bytes, written one per interval; `then=close` waits for
+  // the last one.
+  std::string drip_;
+  std::size_t drip_pos_ = 0;
+  Clock::duration drip_interval_{};
+  bool close_after_drip_ = false;
+  // /pings: pings still to push before reading starts.
+  std::uint64_t pings_left_ = 0;
+  std::string ping_payload_;
+  bool pings_pending_ = false;
   std::uint64_t send_left_ = 0;
   std::uint64_t send_index_ = 0;
   Opcode send_op_ = Opcode::text;
@@ -1176,6 +1187,10 @@ void Conn::handle_request() {
   } else if (path == "/rawreply") {
     out_.append(frames);
     phase_ = Phase::discard;
+    if (q.flag("close")) {
+      closed_by_ = "server";
+      after_flush_ = AfterFlush::shutdown;
+    }
   } else if (path == "/garbage") {
     std::uint8_t bytes[64];
     tether::protocol::CsprngSource().fill(bytes, sizeof(bytes));
@@ -1234,8 +1249,15 @@ void Conn::start_scenario(const Request& req, std::string frames) {
       server_.schedule(id_, after("after_ms"), TimerKind::drop);
     }
   } else if (path == "/frames") {
-    out_.append(frames);
     const std::string then = q.get("then", "silent");
+    const bool drip = q.find("byte_ms") != nullptr && !frames.empty();
+    if (drip) {
+      drip_ = std::move(frames);
+      drip_interval_ = after("byte_ms");
+      server_.schedule(id_, Clock::duration::zero(), TimerKind::drip);
+    } else {
+      out_.append(frames);
+    }
     if (then == "silent") {
       go_silent();
     } else if (then == "read") {
@@ -1244,9 +1266,25 @@ void Conn::start_scenario(const Request& req, std::string frames) {
       write_allowed_ = false;
     } else if (then == "close") {
       write_allowed_ = false;
-      closed_by_ = "server";
-      after_flush_ = AfterFlush::shutdown;
+      if (drip) {
+        close_after_drip_ = true;
+      } else {
+        closed_by_ = "server";
+        after_flush_ = AfterFlush::shutdown;
+      }
     }
+  } else if (path == "/pings") {
+    pings_left_ = static_cast<std::uint64_t>(std::max(0LL, q.number("count", 1000)));
+    ping_payload_.assign(static_cast<std::size_t>(std::clamp(
+                             q.number("size", 125), 0LL,
+                             static_cast<long long>(tether::protocol::kMaxControlPayload))),
+                         'p');
+    pings_pending_ = true;
+    read_enabled_ = false;  // nothing is read (the pongs back up) until every ping is out
+    // A small fixed receive buffer: the client's pongs back up after 64 KiB instead of filling
+    // an autotuned buffer of many megabytes.
+    const int rcvbuf = 64 * 1024;
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
   } else if (path == "/send") {
     send_left_ = static_cast<std::uint64_t>(std::max(0LL, q.number("count", 1)));
     send_op_ = q.get("kind", "text") == "binary" ? Opcode::binary : Opcode::text;
@@ -1338,6 +1376,19 @@ void Conn::on_timer(TimerKind kind) {
       } else {
         std::string().swap(trickle_);
         release_input();
+      }
+      break;
+    case TimerKind::drip:
+      // Written even once silent or read-only: the script is what the server sends.
+      if (drip_pos_ < drip_.size()) out_.append(&drip_[drip_pos_++], 1);
+      if (drip_pos_ < drip_.size()) {
+        server_.schedule(id_, drip_interval_, TimerKind::drip);
+      } else {
+        std::string().swap(drip_);
+        if (close_after_drip_) {
+          closed_by_ = "server";
+          after_flush_ = AfterFlush::shutdown;
+        }
       }
       break;
     case TimerKind::close_wait:
@@ -1552,6 +1603,10 @@ void Conn::discard_input() {
 // push of any size streams at the pace the client reads.
 void Conn::top_up() {
   const std::size_t hwm = server_.config().hwm;
+  while (pings_left_ > 0 && out_.size() < hwm && may_send_data()) {
+    put_frame(Opcode::ping, true, ping_payload_);
+    if (--pings_left_ == 0) put_frame(Opcode::text, true, "done");
+  }
   while (send_left_ > 0 && out_.size() < hwm && may_send_data()) {
     const std::size_t size = send_template_.size();
     std::uint8_t* p = out_.reserve(tether::protocol::kMaxFrameHeader + size);
@@ -1594,6 +1649,11 @@ void Conn::flush() {
   if (out_.empty() && after_flush_ != AfterFlush::none) {
     after_flush();
     if (dead_) return;
+  }
+  if (pings_pending_ && pings_left_ == 0 && out_.empty()) {
+    // Every ping is out: from now on the client's pongs are read (and logged).
+    pings_pending_ = false;
+    read_enabled_ = true;
   }
   update_interest();
 }
