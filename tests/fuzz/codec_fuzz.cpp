@@ -51,12 +51,16 @@ std::uint64_t bits(double d) {
 bool identical(const Json& a, const Json& b) {
   if (a.type() != b.type()) return false;
   switch (a.type()) {
-    case Json::Type::null: return true;
-    case Json::Type::boolean: return a.as_bool() == b.as_bool();
+    case Json::Type::null:
+      return true;
+    case Json::Type::boolean:
+      return a.as_bool() == b.as_bool();
     case Json::Type::integer:
       return a.get_int() == b.get_int() && a.get_uint() == b.get_uint();
-    case Json::Type::number: return bits(a.as_double()) == bits(b.as_double());
-    case Json::Type::string: return a.as_string() == b.as_string();
+    case Json::Type::number:
+      return bits(a.as_double()) == bits(b.as_double());
+    case Json::Type::string:
+      return a.as_string() == b.as_string();
     case Json::Type::array: {
       if (a.size() != b.size()) return false;
       for (std::size_t i = 0; i < a.size(); ++i) {
@@ -203,12 +207,14 @@ void check_codec(const tether::Codec& codec, std::string_view text) {
     std::string encoded;
     std::string encode_error;
     const bool encoded_ok =
-        item.id.empty() ? codec.encode_message(item.type, item.payload, encoded, encode_error)
-                        : codec.encode_request(item.type, item.id, item.payload, encoded, encode_error);
+        item.id.empty()
+            ? codec.encode_message(item.type, item.payload, encoded, encode_error)
+            : codec.encode_request(item.type, item.id, item.payload, encoded, encode_error);
     if (!encoded_ok) fail("a decoded message does not encode", encode_error);
     std::vector<tether::Inbound> back;
     std::string back_error;
-    if (!codec.decode(encoded, back, back_error)) fail("an encoded message does not decode", back_error);
+    if (!codec.decode(encoded, back, back_error))
+      fail("an encoded message does not decode", back_error);
     check(back.size() == 1, "re-decoded message count");
     check(back[0].kind == tether::Inbound::Kind::message, "re-decoded kind", encoded);
     check(back[0].type == item.type, "re-decoded type", encoded);
