@@ -17,7 +17,6 @@
 #include <cstdlib>
 #include <mutex>
 #include <string>
-
 #include <tether/tether.hpp>
 
 namespace {
@@ -41,7 +40,9 @@ struct Window {
 };
 
 int usage() {
-  std::fprintf(stderr, "usage: request_bench URL messages|requests COUNT [--window N] [--size B] [--timeout S]\n");
+  std::fprintf(
+      stderr,
+      "usage: request_bench URL messages|requests COUNT [--window N] [--size B] [--timeout S]\n");
   return 2;
 }
 
@@ -105,7 +106,8 @@ int main(int argc, char** argv) {
   for (long sent = 0; sent < count; ++sent) {
     {
       std::unique_lock<std::mutex> lock(window.mutex);
-      if (!window.changed.wait_until(lock, give_up, [&] { return window.in_flight < window_size; })) {
+      if (!window.changed.wait_until(lock, give_up,
+                                     [&] { return window.in_flight < window_size; })) {
         std::fprintf(stderr, "request_bench: timed out after %ld\n", window.done);
         return 1;
       }
@@ -127,9 +129,10 @@ int main(int argc, char** argv) {
     }
   }
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  std::printf("{\"mode\":\"%s\",\"count\":%ld,\"window\":%ld,\"size\":%zu,\"seconds\":%.4f,"
-              "\"per_second\":%.0f,\"bad\":%ld}\n",
-              mode.c_str(), count, window_size, size, seconds, count / seconds, window.bad);
+  std::printf(
+      "{\"mode\":\"%s\",\"count\":%ld,\"window\":%ld,\"size\":%zu,\"seconds\":%.4f,"
+      "\"per_second\":%.0f,\"bad\":%ld}\n",
+      mode.c_str(), count, window_size, size, seconds, count / seconds, window.bad);
   client.close_now();
   return window.bad == 0 ? 0 : 1;
 }

@@ -1,0 +1,156 @@
+#pragma once
+
+// What every transport_bench adapter shares: the run configuration, the result, the stamped
+// payloads and their checks, the echo bookkeeping of the rtt and flood modes, process
+// measurements (CPU time, RSS) and the JSON line printed at the end.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace bench {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr std::size_t kMark = 16;  // hex digits of a message index
+constexpr std::size_t kReadChunk = 256 * 1024;
+
+struct Config {
+  std::string adapter;
+  std::string url;
+  std::string mode;
+  std::uint64_t count = 0;
+  std::size_t size = 0;
+  bool binary = false;
+  int cpu = -1;
+  std::uint64_t window = 1000;
+  std::uint64_t window_bytes = 16u * 1024 * 1024;
+  std::uint64_t warmup = 0;
+  bool warmup_set = false;
+  std::string ca_file;
+  bool insecure = false;
+  double timeout_s = 120;
+  double duration_s = 0;    // rtt, flood: stop sending after this long (0: send COUNT)
+  double idle_s = 10;       // idle: how long to stay connected and idle
+  std::string server;       // reconnect, queue-flush: tether_test_server to start/restart
+  int server_cpu = -1;      // ...pinned to this CPU
+  std::string server_args;  // ...with these extra arguments (space separated)
+
+  bool rtt() const { return mode == "rtt"; }
+  bool flood() const { return mode == "flood"; }
+  /// Messages in flight during a flood: the window, capped by window_bytes (at least one).
+  std::uint64_t flood_window() const;
+  std::chrono::milliseconds timeout() const {
+    return std::chrono::milliseconds(static_cast<std::int64_t>(timeout_s * 1000));
+  }
+};
+
+/// One extra number of a result, printed as `"name":value`.
+struct Extra {
+  std::string name;
+  double value = 0;
+  int decimals = 3;
+};
+
+struct Result {
+  std::string error;
+  double seconds = 0;          // the measured part
+  std::uint64_t messages = 0;  // measured messages echoed (or cycles, requests, ...)
+  std::uint64_t bytes = 0;     // measured payload bytes echoed
+  std::vector<double> rtt_us;  // per measured round trip (or cycle, request, ...)
+  double cpu_seconds = -1;     // process CPU time (user + system) over the measured part
+  std::vector<Extra> extras;
+};
+
+// --- payloads ------------------------------------------------------------------------------------
+
+void put_hex(char* out, std::uint64_t v);
+inline std::size_t head_len(std::size_t size) {
+  return size >= kMark ? kMark : 0;
+}
+inline std::size_t tail_len(std::size_t size) {
+  return size >= 2 * kMark ? kMark : 0;
+}
+
+/// One reusable message: printable ASCII (valid as text), stamped with an index before each send.
+class Payload {
+ public:
+  explicit Payload(std::size_t size);
+  void stamp(std::uint64_t seq);
+  std::string_view view() const { return bytes_; }
+  char* data() { return bytes_.data(); }
+  std::size_t size() const { return bytes_.size(); }
+
+ private:
+  std::string bytes_;
+};
+
+/// Whether a whole echoed message is message `seq` of `size` bytes.
+bool check_message(std::string_view data, std::uint64_t seq, std::size_t size);
+
+// --- the rtt and flood modes of message-based adapters ---------------------------------------
+
+/// The bookkeeping of an echo run for adapters that send from their own callbacks: what to send
+/// next, the check of each echo, the round-trip times and the measured interval. Not thread-safe:
+/// use it from one thread at a time (the adapter's callback thread).
+class EchoRun {
+ public:
+  explicit EchoRun(const Config& config);
+
+  /// Whether another message may go out now (the window has room and messages are left).
+  bool want_send() const { return next_ < total_ && next_ - received_ < window_; }
+  /// Stamps the next message and counts it as sent; send the returned bytes.
+  std::string_view next_message();
+  /// An echo arrived. False when it is not the expected one (error() says why).
+  bool on_echo(std::string_view data, bool binary);
+  /// Call when the connection is open, just before the first send.
+  void begin();
+  bool done() const { return received_ == total_; }
+  const std::string& error() const { return error_; }
+  std::uint64_t received() const { return received_; }
+  std::uint64_t total() const { return total_; }
+  /// Fills the measured part of `result` (after done()).
+  void finish(Result& result);
+
+ private:
+  const Config& config_;
+  std::uint64_t warmup_;
+  std::uint64_t total_;
+  Clock::time_point stop_at_;
+  std::uint64_t window_;
+  std::uint64_t next_ = 0;
+  std::uint64_t received_ = 0;
+  std::uint64_t bytes_ = 0;
+  Payload payload_;
+  Clock::time_point sent_at_;
+  Clock::time_point start_;
+  Clock::time_point end_;
+  double cpu_start_ = 0;
+  double cpu_end_ = 0;
+  std::vector<double> rtt_us_;
+  std::string error_;
+};
+
+// --- process measurements ----------------------------------------------------------------------
+
+/// User + system CPU time of the whole process (every thread), in seconds.
+double process_cpu_seconds();
+/// Current resident set size (VmRSS), KiB.
+long rss_kib();
+/// Peak resident set size (ru_maxrss), KiB.
+long peak_rss_kib();
+
+bool pin_to_cpu(int cpu);
+double seconds_between(Clock::time_point a, Clock::time_point b);
+double micros_between(Clock::time_point a, Clock::time_point b);
+/// Splits `scheme://host:port/path?query` (IPv6 in brackets). False when malformed.
+bool split_url(const std::string& url, std::string& scheme, std::string& host, std::string& port,
+               std::string& path);
+
+/// Prints the result as one JSON line on stdout; returns the exit status (0, or 1 on error).
+int print_result(const Config& config, Result& result);
+
+}  // namespace bench
