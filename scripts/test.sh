@@ -6,7 +6,8 @@
 #   TETHER_SANITIZERS=0   skip the ASan/UBSan and TSan builds (default: run them; ASan+UBSan
 #                         runs every test, TSan the integration and threading tests)
 #   TETHER_PACKAGING=0    skip the install/consumer test (default: run it)
-#   FUZZ_SECONDS=N        how long the codec fuzzer runs (default 60; 0 skips it)
+#   FUZZ_SECONDS=N        how long each of the 6 fuzz targets runs (default 35; 0 skips them)
+#   SOAK_SECONDS=N        length of the soak (scripts/soak.sh; default 45; 0 skips it)
 #   JOBS=N                parallel build jobs (default: nproc)
 set -euo pipefail
 
@@ -27,6 +28,9 @@ cmake --build --preset dev -j "$jobs"
 step "tests (dev)"
 ctest --preset dev -j "$jobs"
 
+step "API reference (Doxygen, no warnings) and the guides' example programs (~5 s)"
+scripts/docs.sh
+
 if [[ "${TETHER_SANITIZERS:-1}" != 0 ]]; then
   step "ASan + UBSan build"
   cmake --preset asan >/dev/null
@@ -45,9 +49,14 @@ if [[ "${TETHER_SANITIZERS:-1}" != 0 ]]; then
     ctest --preset tsan -j "$jobs" -L integration
 fi
 
-if [[ "${FUZZ_SECONDS:-60}" != 0 ]]; then
-  step "fuzzing the JSON codecs (libFuzzer, ${FUZZ_SECONDS:-60} s)"
-  FUZZ_SECONDS=${FUZZ_SECONDS:-60} scripts/fuzz.sh
+if [[ "${FUZZ_SECONDS:-35}" != 0 ]]; then
+  step "fuzzing codecs, frames, handshake, URLs, proxy, state machine (libFuzzer, ${FUZZ_SECONDS:-35} s each, ~5 min)"
+  FUZZ_SECONDS=${FUZZ_SECONDS:-35} scripts/fuzz.sh
+fi
+
+if [[ "${SOAK_SECONDS:-45}" != 0 ]]; then
+  step "soak: churn with server kills and proxy faults (${SOAK_SECONDS:-45} s plus a few to drain and check)"
+  SOAK_BUILD_DIR=build/dev SOAK_OUT=build/dev/soak NO_INSTALL=1 scripts/soak.sh "${SOAK_SECONDS:-45}"
 fi
 
 if [[ "${TETHER_PACKAGING:-1}" != 0 ]]; then

@@ -575,6 +575,8 @@ void ClientSession::on_end(transport::ConnectionEnd end) {
   // Messages handed to this connection and not taken by its socket go back to the queue, to go
   // out again after the reconnect (or be dropped if the client ends now).
   requeue_unsent(end.unsent);
+  // Messages this connection's socket took are reported sent before its end (event order).
+  report_queue_events();
   auth_id_.clear();
   pending_subscriptions_.clear();
   if (end.opened) {

@@ -60,8 +60,12 @@ std::shared_ptr<Runtime> Runtime::shared() {
   return runtime;
 }
 
-Runtime::~Runtime() {
-  auto& loop = impl_->loop;
+namespace {
+
+// Closes every client still open, then ends what did not finish in time; `impl` is destroyed by
+// the caller.
+void shut_down(Runtime::Impl& impl) {
+  auto& loop = impl.loop;
   // Runs `task` on the loop thread and returns once it has run: the loop's own thread runs it,
   // or, without one, this thread services the loop until it has.
   auto run_on_loop = [&loop](const std::function<void()>& task) {
@@ -80,23 +84,39 @@ Runtime::~Runtime() {
   };
   // Close what is still open with a proper closing handshake (libwebsockets would drop the
   // sockets without a close frame), bounded in time.
-  run_on_loop([this] {
-    for (detail::ClientSession* session : std::set<detail::ClientSession*>(impl_->live)) {
+  run_on_loop([&impl] {
+    for (detail::ClientSession* session : std::set<detail::ClientSession*>(impl.live)) {
       session->shutdown();
     }
   });
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
   bool idle = false;
   while (!idle && std::chrono::steady_clock::now() < deadline) {
-    run_on_loop([this, &idle] { idle = impl_->live.empty(); });
+    run_on_loop([&impl, &idle] { idle = impl.live.empty(); });
     if (!idle) std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   // Whatever did not finish in time ends now.
-  run_on_loop([this] {
-    for (detail::ClientSession* session : std::set<detail::ClientSession*>(impl_->live)) {
+  run_on_loop([&impl] {
+    for (detail::ClientSession* session : std::set<detail::ClientSession*>(impl.live)) {
       session->force_end();
     }
   });
+}
+
+}  // namespace
+
+Runtime::~Runtime() {
+  if (impl_->loop.own_thread() && impl_->loop.on_loop_thread()) {
+    // Released on its own loop thread (inside a callback, e.g. by destroying the client that held
+    // the last reference): the loop cannot be stopped and joined from itself, so a thread of its
+    // own shuts it down once the callback has returned.
+    std::thread([impl = std::move(impl_)]() mutable {
+      shut_down(*impl);
+      impl.reset();
+    }).detach();
+    return;
+  }
+  shut_down(*impl_);
 }
 
 std::size_t Runtime::poll() { return impl_->loop.poll(); }

@@ -62,6 +62,24 @@ void FrameWriter::push_control(Opcode op, std::string_view payload) {
   encode_frame(controls_.back(), op, true, payload, masks_);
 }
 
+void FrameWriter::push_pong(std::string_view payload) {
+  if (payload.size() > kMaxControlPayload) payload = payload.substr(0, kMaxControlPayload);
+  const bool masked = masks_ != nullptr;
+  // The front frame may be partly written already; it stays as it is.
+  for (std::size_t i = control_offset_ > 0 ? 1 : 0; i < controls_.size(); ++i) {
+    std::string& frame = controls_[i];
+    if ((static_cast<std::uint8_t>(frame[0]) & 0x0F) != static_cast<unsigned>(Opcode::pong)) {
+      continue;
+    }
+    pending_bytes_ -= frame.size() - frame_header_size(0, masked);
+    frame.clear();
+    encode_frame(frame, Opcode::pong, true, payload, masks_);
+    pending_bytes_ += payload.size();
+    return;
+  }
+  push_control(Opcode::pong, payload);
+}
+
 void FrameWriter::push_close(std::uint16_t code, std::string_view reason) {
   controls_.emplace_back();
   encode_close_frame(controls_.back(), code, reason, masks_);

@@ -41,6 +41,10 @@ class FrameWriter {
   /// Queues a ping, pong or close frame (payload ≤ 125 bytes; a longer one is cut to 125). It goes
   /// out before the next data frame: between fragments of a message, never inside a frame.
   void push_control(Opcode op, std::string_view payload);
+  /// Queues a pong answering the latest ping. A pong still waiting in the queue (not started) is
+  /// replaced instead: RFC 6455 5.5.3 lets an endpoint answer only the most recent ping, and a
+  /// peer that floods pings without reading cannot grow the queue.
+  void push_pong(std::string_view payload);
   /// Queues a close frame (see encode_close_frame).
   void push_close(std::uint16_t code, std::string_view reason);
 

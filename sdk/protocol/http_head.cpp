@@ -126,12 +126,13 @@ bool HttpResponseHead::status_prefix_ok() const noexcept {
   return std::string_view(line_).substr(0, n) == kHttpPrefix.substr(0, n);
 }
 
-// HTTP/1.x SP 3DIGIT [SP reason-phrase]; `line_` has no line terminator.
+// HTTP/1.x SP 3DIGIT [SP reason-phrase]; `line_` has no line terminator. A status below 100
+// ("000") is refused: it has no class (RFC 9110 15), and 0 means "no status" elsewhere.
 bool HttpResponseHead::parse_status_line() {
   const std::string_view line = line_;
   if (line.size() < 12 || line.substr(0, kHttpPrefix.size()) != kHttpPrefix || !is_digit(line[7]) ||
-      line[8] != ' ' || !is_digit(line[9]) || !is_digit(line[10]) || !is_digit(line[11]) ||
-      (line.size() > 12 && line[12] != ' ') || !is_text(line)) {
+      line[8] != ' ' || !is_digit(line[9]) || line[9] == '0' || !is_digit(line[10]) ||
+      !is_digit(line[11]) || (line.size() > 12 && line[12] != ' ') || !is_text(line)) {
     return false;
   }
   version_ = std::string(line.substr(0, 8));

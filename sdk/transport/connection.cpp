@@ -11,6 +11,7 @@ namespace tether::transport {
 namespace {
 
 constexpr std::size_t kWriteBuffer = 256 * 1024;       // one send() worth of coalesced frames
+constexpr std::size_t kFirstWriteBuffer = 16 * 1024;   // until more is pending: idle stays small
 constexpr std::size_t kWriteBudget = 4 * 1024 * 1024;  // per writable event, then reads get a turn
 constexpr std::size_t kMaxReasonBytes = 123;
 
@@ -33,7 +34,7 @@ Connection::Connection(Loop& loop, ConnectionConfig config, ConnectionHandler& h
       masks_(random_),
       writer_(protocol::WriterOptions{protocol::Role::client, config_.fragment_size}, &masks_),
       decoder_(protocol::DecoderOptions{protocol::Role::client, config_.max_message}) {
-  out_.resize(kWriteBuffer);
+  out_.resize(kFirstWriteBuffer);
 }
 
 Connection::~Connection() {
@@ -262,7 +263,7 @@ void Connection::on_message(protocol::Opcode op, std::string_view payload) {
 void Connection::on_ping(std::string_view payload) {
   handler_.on_activity();
   if (close_.sent()) return;  // no frames after our close
-  writer_.push_control(protocol::Opcode::pong, payload);
+  writer_.push_pong(payload);
   flush();
 }
 
@@ -401,6 +402,9 @@ bool Connection::refill() {
   const bool framing = phase_ == Phase::open || phase_ == Phase::closing;
   if (!tls_) {
     if (!framing) return false;
+    if (out_.size() < kWriteBuffer && writer_.pending_bytes() > out_.size()) {
+      out_.resize(kWriteBuffer);
+    }
     out_end_ = writer_.fill(out_.data(), out_.size(), &out_tags_);
     return out_end_ > 0;
   }
@@ -533,6 +537,10 @@ void Connection::on_socket_closed(bool connected, const std::string& reason) {
         if (!close_.received() && !close_.sent()) {
           error_ = errc::connection_lost;
           error_message_ = "the connection closed without a close frame";
+          // A TLS stream cut without close_notify may have been truncated by a third party.
+          if (tls_ && tls_->on_eof() == TlsSession::Status::error) {
+            error_message_ += " or TLS close_notify (truncated)";
+          }
         }
         break;
       default:

@@ -104,6 +104,8 @@ bool is_dotted_ipv4(std::string_view s) noexcept {
 
 bool is_ipv6_literal(const std::string& s) noexcept {
   unsigned char buf[16];
+  // inet_pton stops at a NUL: "[::1\0anything]" must not pass as "::1".
+  if (s.find('\0') != std::string::npos) return false;
   return inet_pton(AF_INET6, s.c_str(), buf) == 1;
 }
 

@@ -578,5 +578,41 @@ TEST(FrameWriter, MessagesPushedAfterClearDataAreSentAndReportedInOrder) {
   EXPECT_THAT(writer.clear(), ElementsAre(2u, 4u));
 }
 
+// --- Pongs -------------------------------------------------------------------------------------
+
+TEST(FrameWriter, AWaitingPongIsReplacedByTheLatest) {
+  SeededSource random(9);
+  MaskKeyPool masks(random);
+  FrameWriter writer(WriterOptions{}, &masks);
+  for (int i = 0; i < 10000; ++i) writer.push_pong("ping " + std::to_string(i));
+  EXPECT_EQ(writer.pending_bytes(), std::string("ping 9999").size());
+  EXPECT_THAT(decode_as_peer(drain(writer, 4096, nullptr), Role::client),
+              ElementsAre("pong:ping 9999"));
+  EXPECT_EQ(writer.pending_bytes(), 0u);
+}
+
+TEST(FrameWriter, APongAlreadyStartedIsFinishedAndTheNextOneWaits) {
+  FrameWriter writer(server_options(), nullptr);
+  writer.push_pong("first");
+  std::uint8_t buffer[kMaxFrameHeader] = {};
+  std::string out(reinterpret_cast<const char*>(buffer), writer.fill(buffer, 3, nullptr));
+  ASSERT_EQ(out.size(), 3u);  // "first" is under way
+  writer.push_pong("second");
+  writer.push_pong("third");
+  out += drain(writer, 100, nullptr);
+  EXPECT_THAT(decode_as_peer(out, Role::server), ElementsAre("pong:first", "pong:third"));
+}
+
+TEST(FrameWriter, AReplacedPongKeepsItsPlaceAmongControlFrames) {
+  FrameWriter writer(server_options(), nullptr);
+  writer.push_control(Opcode::ping, "x");
+  writer.push_pong("a");
+  writer.push_close(1000, "");
+  writer.push_pong("b");
+  EXPECT_EQ(writer.pending_bytes(), 1u + 1u + 2u);
+  EXPECT_THAT(decode_as_peer(drain(writer, 100, nullptr), Role::server),
+              ElementsAre("ping:x", "pong:b", "close:1000:"));
+}
+
 }  // namespace
 }  // namespace tether::protocol
