@@ -40,7 +40,8 @@ class TETHER_API Runtime {
   static std::shared_ptr<Runtime> shared();
 
   /// Closes every client still open (close handshakes, bounded by their close timeouts) and
-  /// stops the loop. Must not run on the loop thread.
+  /// stops the loop. On the loop thread itself (the last reference released inside a callback)
+  /// a thread of its own does this once the callback has returned.
   ~Runtime();
   Runtime(const Runtime&) = delete;
   Runtime& operator=(const Runtime&) = delete;
