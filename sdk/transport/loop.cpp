@@ -44,9 +44,6 @@ const lws_retry_bo_t kNoLwsPing = {kRetryTable, 1, 1, 0, 0, 0};
 
 }  // namespace
 
-// The loop whose lws_service() call is running on this thread (a drain_inbox() follows it).
-static thread_local const Loop* servicing = nullptr;
-
 struct LoopCallbacks {
   static int callback(lws* wsi, lws_callback_reasons reason, void* /*user*/, void* in, size_t len);
 };
@@ -196,10 +193,7 @@ void Loop::run_thread() {
       std::lock_guard<std::mutex> lock(mutex_);
       if (stopping_) break;
     }
-    servicing = this;
     lws_service(context_, 0);
-    servicing = nullptr;
-    drain_inbox();  // what the turn posted, without a wake-up of its own
   }
 }
 
@@ -208,9 +202,7 @@ void Loop::post(std::function<void()> task) {
   // A non-empty inbox already has a wake-up on its way: one lws_cancel_service per batch.
   const bool wake = inbox_.empty();
   inbox_.push_back(std::move(task));
-  // Posted by the loop thread inside a service turn: the inbox is drained right after the turn,
-  // so no wake-up (a pipe write and another poll) is needed.
-  if (wake && context_ && servicing != this) lws_cancel_service(context_);
+  if (wake && context_) lws_cancel_service(context_);
 }
 
 bool Loop::on_loop_thread() const noexcept {
@@ -236,9 +228,7 @@ std::size_t Loop::poll() {
   loop_thread_id_.store(std::this_thread::get_id(), std::memory_order_relaxed);
   std::size_t ran = drain_inbox();
   // -1: poll() with a zero timeout (a timeout >= 0 is ignored by 4.1.6 and blocks).
-  servicing = this;
   lws_service(context_, -1);
-  servicing = nullptr;
   ran += drain_inbox();
   return ran;
 }
