@@ -59,16 +59,20 @@ std::vector<Check> run_checks(const SoakResult& r) {
   });
   const bool enough = rss.samples >= 9;
   const std::string after = "after a " + str(static_cast<std::int64_t>(r.warmup_s)) + " s warm-up";
+  // Fewer than 9 samples after the warm-up (3 per third) cannot show a trend: the check fails.
+  const std::string too_few = enough ? std::string()
+                                     : " (too few samples after the warm-up: " +
+                                           str(static_cast<std::uint64_t>(rss.samples)) + " < 9)";
   checks.push_back({"rss flat",
                     enough && rss.last_max <= rss.first_max + rss_margin_kib(rss.first_max),
                     "last third's max RSS <= first third's max + max(1 MiB, 5%), " + after,
-                    str(rss.first_max) + " KiB -> " + str(rss.last_max) + " KiB"});
+                    str(rss.first_max) + " KiB -> " + str(rss.last_max) + " KiB" + too_few});
   checks.push_back({"fds flat", enough && fds.last_max <= fds.first_max,
                     "last third's max open fds <= first third's max, " + after,
-                    str(fds.first_max) + " -> " + str(fds.last_max)});
+                    str(fds.first_max) + " -> " + str(fds.last_max) + too_few});
   checks.push_back({"threads flat", enough && threads.last_max <= threads.first_max,
                     "last third's max threads <= first third's max, " + after,
-                    str(threads.first_max) + " -> " + str(threads.last_max)});
+                    str(threads.first_max) + " -> " + str(threads.last_max) + too_few});
 
   std::uint64_t unbalanced = 0;
   for (const Sample& s : r.samples) {

@@ -216,6 +216,14 @@ TEST(SoakChecks, EachCheckFailsOnItsFault) {
   EXPECT_FALSE(passes(r, "reconnect waits not early"));
 }
 
+TEST(SoakChecks, TooFewSamplesFailTheFlatnessChecks) {
+  SoakResult r = passing_result();
+  r.samples.resize(10);  // 7 samples after the 3 s warm-up
+  EXPECT_FALSE(passes(r, "rss flat"));
+  EXPECT_FALSE(passes(r, "fds flat"));
+  EXPECT_FALSE(passes(r, "threads flat"));
+}
+
 TEST(SoakChecks, RssWithinTheMarginPasses) {
   SoakResult r = passing_result();
   for (std::size_t i = 20; i < r.samples.size(); ++i) r.samples[i].process.rss_kib += 900;

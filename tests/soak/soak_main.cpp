@@ -87,7 +87,8 @@ Config parse(int argc, char** argv) {
       usage(("bad value for " + arg).c_str());
     }
   }
-  if (config.seconds < 10 || config.seconds > 86400) usage("--seconds must be 10..86400");
+  // At least 20 s: the flatness checks need 9 samples after the 5 s warm-up.
+  if (config.seconds < 20 || config.seconds > 86400) usage("--seconds must be 20..86400");
   if (config.rate < 1 || config.rate > 1000) usage("--rate must be 1..1000");
   return config;
 }
