@@ -86,8 +86,9 @@ void EventLog::out(std::string_view data, std::string_view tail) {
   std::lock_guard<std::mutex> lock(mutex_);
   const bool step_aside = status_ && !shown_.empty() && ::isatty(1) == 1;
   if (step_aside) erase_locked();
-  std::fwrite(data.data(), 1, data.size(), stdout);
-  std::fwrite(tail.data(), 1, tail.size(), stdout);
+  // An empty view may have a null data(), which fwrite must not get.
+  if (!data.empty()) std::fwrite(data.data(), 1, data.size(), stdout);
+  if (!tail.empty()) std::fwrite(tail.data(), 1, tail.size(), stdout);
   std::fflush(stdout);
   if (step_aside) redraw_locked();
 }
