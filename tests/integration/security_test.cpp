@@ -63,9 +63,10 @@ struct ExtraCerts {
   std::string foreign_cert, foreign_key;
 };
 
-const ExtraCerts& extra_certs() {
-  static ExtraCerts* certs = [] {
-    auto* c = new ExtraCerts;
+ExtraCerts build_extra_certs() {
+  ExtraCerts certs;
+  ExtraCerts* c = &certs;
+  {
     const CertSet& base = test_certs();
     const std::string ca_key = base.dir + "/ca.key";
     write_file(c->dir.file("openssl.cnf"), R"(
@@ -126,9 +127,14 @@ openssl x509 -req -in foreign.csr -CA other_ca.pem -CAkey other_ca.key -CAcreate
     c->future_key = c->dir.file("future.key");
     c->foreign_cert = c->dir.file("foreign.pem");
     c->foreign_key = c->dir.file("foreign.key");
-    return c;
-  }();
-  return *certs;
+  }
+  return certs;
+}
+
+// Generated once per test binary; the directory is removed at exit.
+const ExtraCerts& extra_certs() {
+  static const ExtraCerts certs = build_extra_certs();
+  return certs;
 }
 
 ServerProcess tls_echo(const std::string& cert, const std::string& key) {

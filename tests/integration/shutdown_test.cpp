@@ -188,12 +188,18 @@ enum class Action { destroy, close };
 
 // The client under test, destroyed (or closed) by one of its own callbacks.
 struct Subject {
+  /// Set once the test's own thread has made its last call on the client: destroying an object
+  /// while another thread is still inside one of its methods is a bug in any program, so the
+  /// acting callback waits for it (bounded).
+  std::atomic<bool> main_done{false};
   std::atomic<bool> acted{false};
   std::atomic<bool> gone{false};
   std::atomic<int> calls_after{0};
   std::unique_ptr<Client> client;  // last: destroyed first
 
   void act(Action action) {
+    const auto deadline = Clock::now() + 10s;
+    while (!main_done.load() && Clock::now() < deadline) std::this_thread::sleep_for(1ms);
     if (acted.exchange(true)) return;
     if (action == Action::close) {
       client->close_now(1000, "closing from a callback");
@@ -324,6 +330,7 @@ TEST_P(ShutdownInCallback, EndsWithoutDeadlockOrLateCallbacks) {
   point.install(*raw, s, param.action);
   ASSERT_FALSE(raw->start());
   point.after_start(*raw, s, param.action);
+  s.main_done = true;
 
   ASSERT_TRUE(driver.run_until([&] { return s.acted.load(); }, 30s, raw, &s.gone))
       << point.name << ": the callback never ran";
@@ -364,6 +371,7 @@ TEST_P(ShutdownLastRuntime, DestroyingTheClientThatHoldsTheLastRuntimeReference)
   raw->on_message([&s](const Message&) { s.act(Action::destroy); });
   ASSERT_FALSE(raw->start());
   raw->send("bye");
+  s.main_done = true;
   ASSERT_TRUE(driver.run_until([&] { return s.gone.load(); }, 30s, raw, &s.gone));
   // The connection was closed with a close frame, not dropped.
   EXPECT_TRUE(server.wait_for_log("\"event\":\"close\",\"code\":1000", 10s)) << server.log();
@@ -392,6 +400,7 @@ TEST(ShutdownNoThreadRuntime, DestroyingFromACallbackInsidePoll) {
   raw->on_message([&s](const Message&) { s.act(Action::destroy); });
   ASSERT_FALSE(raw->start());
   raw->send("bye");
+  s.main_done = true;
   const auto deadline = Clock::now() + 30s;
   while (!s.gone.load() && Clock::now() < deadline) {
     raw->poll();
@@ -423,6 +432,7 @@ TEST(ShutdownNoThreadRuntime, DestroyingTheLastRuntimeReferenceFromACallbackInsi
   raw->on_message([&s](const Message&) { s.act(Action::destroy); });
   ASSERT_FALSE(raw->start());
   raw->send("bye");
+  s.main_done = true;
   const auto deadline = Clock::now() + 30s;
   while (!s.gone.load() && Clock::now() < deadline) {
     raw->poll();
@@ -447,7 +457,6 @@ std::string mode_param_name(const ::testing::TestParamInfo<CallbackMode>& p) {
 milliseconds destroy_on_another_thread(ModeDriver& driver, std::unique_ptr<Client>& client) {
   std::atomic<bool> started{false};
   std::atomic<bool> gone{false};
-  Client* raw = client.get();
   milliseconds took{0};
   std::thread destroyer([&] {
     started = true;
@@ -457,7 +466,6 @@ milliseconds destroy_on_another_thread(ModeDriver& driver, std::unique_ptr<Clien
     gone = true;
   });
   // No poll() once the destroyer has started: the client may be gone.
-  (void)raw;
   while (!started.load()) std::this_thread::yield();
   driver.run_until([&] { return gone.load(); }, 60s, nullptr, &gone);
   destroyer.join();
@@ -615,12 +623,18 @@ TEST_P(ShutdownFromAnotherThread, CloseThenDestroyDuringALargeSend) {
   ASSERT_TRUE(client->send(std::string(64u << 20, 'x')));
   // close() from another thread: the peer never reads, so the close is bounded by close_timeout
   // and the message ends as dropped.
+  const auto t0 = Clock::now();
   std::thread closer([raw] { raw->close_now(1000, "bye"); });
   closer.join();
   EXPECT_TRUE(driver.run_until([&] { return raw->is_finished(); }, 60s, raw, &gone))
       << to_string(raw->state());
+  const auto finished_ms = std::chrono::duration_cast<milliseconds>(Clock::now() - t0).count();
   EXPECT_TRUE(driver.run_until([&] { return dropped.load() == 1; }, 20s, raw, &gone));
-  destroy_on_another_thread(driver, client);
+  const milliseconds took = destroy_on_another_thread(driver, client);
+  std::printf(
+      "[ close_now during a 64 MiB send (%s): finished after %lld ms, destroyed in %lld ms ]\n",
+      mode_name(GetParam()), static_cast<long long>(finished_ms),
+      static_cast<long long>(took.count()));
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, ShutdownFromAnotherThread,
