@@ -19,50 +19,16 @@
 #include <utility>
 #include <vector>
 
-#include "support/cli_runner.hpp"
-#include "support/servers.hpp"
+#include "cli_test_support.hpp"
 
 namespace tether::testing {
 namespace {
 
 using namespace std::chrono_literals;
 
-#ifdef TETHER_CLI_PATH
-const std::string kCli = TETHER_CLI_PATH;
-#else
-const std::string kCli;
-class NoCli : public ::testing::Environment {
- public:
-  void SetUp() override { GTEST_SKIP() << "tether-cli is not built (TETHER_BUILD_CLI=OFF)"; }
-};
-const auto* const kNoCli = ::testing::AddGlobalTestEnvironment(new NoCli);
-#endif
-
-std::string ws_url(const ServerProcess& server, const std::string& path) {
-  return "ws://127.0.0.1:" + std::to_string(server.port()) + path;
-}
-
 /// Runs with stdin left open: the CLI must end by itself.
 CliResult run_open(const std::vector<std::string>& args, std::chrono::milliseconds timeout = 10s) {
   return run_cli(kCli, args, {}, false, timeout);
-}
-
-std::vector<CliEvent> events_of(const CliResult& r) {
-  EventLogCheck check = parse_event_log(r.err);
-  for (const auto& problem : check.problems) ADD_FAILURE() << problem << "\n" << r.describe();
-  return check.events;
-}
-
-std::vector<CliEvent> named(const std::vector<CliEvent>& events, const std::string& name) {
-  std::vector<CliEvent> out;
-  for (const auto& e : events)
-    if (e.name == name) out.push_back(e);
-  return out;
-}
-
-std::string last_state(const std::vector<CliEvent>& events) {
-  const auto states = named(events, "state");
-  return states.empty() ? std::string() : states.back().str("to");
 }
 
 /// A server that logs what the client sends (--log), for the close codes the client sent.

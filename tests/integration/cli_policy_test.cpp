@@ -13,28 +13,12 @@
 #include <thread>
 #include <vector>
 
-#include "support/cli_runner.hpp"
-#include "support/servers.hpp"
+#include "cli_test_support.hpp"
 
 namespace tether::testing {
 namespace {
 
 using namespace std::chrono_literals;
-
-#ifdef TETHER_CLI_PATH
-const std::string kCli = TETHER_CLI_PATH;
-#else
-const std::string kCli;
-class NoCli : public ::testing::Environment {
- public:
-  void SetUp() override { GTEST_SKIP() << "tether-cli is not built (TETHER_BUILD_CLI=OFF)"; }
-};
-const auto* const kNoCli = ::testing::AddGlobalTestEnvironment(new NoCli);
-#endif
-
-std::string ws_url(const ServerProcess& server, const std::string& path) {
-  return "ws://127.0.0.1:" + std::to_string(server.port()) + path;
-}
 
 std::string refused_url() {
   return "ws://127.0.0.1:" + std::to_string(free_port()) + "/";
@@ -43,19 +27,6 @@ std::string refused_url() {
 CliResult run_open(const std::vector<std::string>& args, std::chrono::milliseconds timeout = 20s,
                    const CliRunOptions& options = {}) {
   return run_cli(kCli, args, {}, false, timeout, options);
-}
-
-std::vector<CliEvent> events_of(const CliResult& r) {
-  EventLogCheck check = parse_event_log(r.err);
-  for (const auto& problem : check.problems) ADD_FAILURE() << problem << "\n" << r.describe();
-  return check.events;
-}
-
-std::vector<CliEvent> named(const std::vector<CliEvent>& events, const std::string& name) {
-  std::vector<CliEvent> out;
-  for (const auto& e : events)
-    if (e.name == name) out.push_back(e);
-  return out;
 }
 
 std::vector<std::int64_t> integers(const std::vector<CliEvent>& events, const std::string& key) {
@@ -68,11 +39,6 @@ std::vector<std::string> error_codes(const std::vector<CliEvent>& events) {
   std::vector<std::string> out;
   for (const auto& e : named(events, "error")) out.push_back(e.str("code"));
   return out;
-}
-
-std::string last_state(const std::vector<CliEvent>& events) {
-  const auto states = named(events, "state");
-  return states.empty() ? std::string() : states.back().str("to");
 }
 
 /// Ends with retries_exhausted after `retries` retries: exit 2, state failed.

@@ -11,30 +11,14 @@
 #include <string>
 #include <vector>
 
-#include "support/cli_runner.hpp"
-#include "support/servers.hpp"
+#include "cli_test_support.hpp"
 
 namespace tether::testing {
 namespace {
 
 using namespace std::chrono_literals;
 
-#ifdef TETHER_CLI_PATH
-const std::string kCli = TETHER_CLI_PATH;
-#else
-const std::string kCli;
-class NoCli : public ::testing::Environment {
- public:
-  void SetUp() override { GTEST_SKIP() << "tether-cli is not built (TETHER_BUILD_CLI=OFF)"; }
-};
-const auto* const kNoCli = ::testing::AddGlobalTestEnvironment(new NoCli);
-#endif
-
 constexpr char kEraseToEnd[] = "\x1b[K";
-
-std::string ws_url(const ServerProcess& server, const std::string& path) {
-  return "ws://127.0.0.1:" + std::to_string(server.port()) + path;
-}
 
 CliRunOptions on_a_terminal(unsigned short columns = 200) {
   CliRunOptions options;

@@ -14,25 +14,12 @@
 #include <thread>
 #include <vector>
 
-#include "support/cli_runner.hpp"
-#include "support/servers.hpp"
+#include "cli_test_support.hpp"
 
 namespace tether::testing {
 namespace {
 
 using namespace std::chrono_literals;
-
-#ifdef TETHER_CLI_PATH
-const std::string kCli = TETHER_CLI_PATH;
-#else
-// Built without tether-cli (TETHER_BUILD_CLI=OFF): every test is skipped.
-const std::string kCli;
-class NoCli : public ::testing::Environment {
- public:
-  void SetUp() override { GTEST_SKIP() << "tether-cli is not built (TETHER_BUILD_CLI=OFF)"; }
-};
-const auto* const kNoCli = ::testing::AddGlobalTestEnvironment(new NoCli);
-#endif
 
 CliResult run(const std::vector<std::string>& args, std::string_view input = {},
               bool close_stdin = true, std::chrono::milliseconds timeout = 10s,
@@ -46,29 +33,11 @@ CliResult run_open(const std::vector<std::string>& args, std::string_view input 
   return run_cli(kCli, args, input, false, timeout, options);
 }
 
-std::string ws_url(const ServerProcess& server, const std::string& path = "/") {
-  return "ws://127.0.0.1:" + std::to_string(server.port()) + path;
-}
 std::string wss_url(const ServerProcess& server, const std::string& path = "/") {
   return "wss://127.0.0.1:" + std::to_string(server.port()) + path;
 }
 std::string proxy_url(const ServerProcess& proxy, const std::string& credentials = "") {
   return "http://" + credentials + "127.0.0.1:" + std::to_string(proxy.port());
-}
-
-/// The events of a --events run; every rule of the log is checked (each stderr line one flat
-/// JSON object with "event" and an integer, non-decreasing "t_ms"; nothing else on stderr).
-std::vector<CliEvent> events_of(const CliResult& r) {
-  EventLogCheck check = parse_event_log(r.err);
-  for (const auto& problem : check.problems) ADD_FAILURE() << problem << "\n" << r.describe();
-  return check.events;
-}
-
-std::vector<CliEvent> named(const std::vector<CliEvent>& events, const std::string& name) {
-  std::vector<CliEvent> out;
-  for (const auto& e : events)
-    if (e.name == name) out.push_back(e);
-  return out;
 }
 
 std::vector<std::string> names(const std::vector<CliEvent>& events) {
