@@ -34,6 +34,7 @@
 
 #include "integration/client_harness.hpp"
 #include "support/servers.hpp"
+#include "support/watchdog.hpp"
 
 namespace tether::testing {
 namespace {
@@ -41,40 +42,6 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
-
-// Aborts the whole binary when a test does not finish within `limit`: a deadlock must fail loudly
-// rather than hang the suite.
-class Watchdog {
- public:
-  Watchdog(std::string what, milliseconds limit)
-      : what_(std::move(what)), thread_([this, limit] {
-          std::unique_lock<std::mutex> lock(mutex_);
-          if (!cv_.wait_for(lock, limit, [this] { return done_; })) {
-            std::fprintf(stderr,
-                         "shutdown_test watchdog: %s did not finish within %lld s (deadlock?)\n",
-                         what_.c_str(), static_cast<long long>(limit.count() / 1000));
-            std::fflush(stderr);
-            std::abort();
-          }
-        }) {}
-  ~Watchdog() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      done_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
-  }
-  Watchdog(const Watchdog&) = delete;
-  Watchdog& operator=(const Watchdog&) = delete;
-
- private:
-  std::string what_;
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  bool done_ = false;
-  std::thread thread_;
-};
 
 // An application event loop for CallbackMode::executor: one thread running tasks in order.
 class Executor {
@@ -119,18 +86,6 @@ class Executor {
   bool stop_ = false;
   std::thread thread_;
 };
-
-const char* mode_name(CallbackMode mode) {
-  switch (mode) {
-    case CallbackMode::loop_thread:
-      return "loop_thread";
-    case CallbackMode::poll:
-      return "poll";
-    case CallbackMode::executor:
-      return "executor";
-  }
-  return "?";
-}
 
 // Runs a client's callbacks in one mode: polls it in poll mode, runs an Executor in executor mode.
 class ModeDriver {

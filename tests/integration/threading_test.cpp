@@ -23,6 +23,7 @@
 
 #include "integration/client_harness.hpp"
 #include "support/servers.hpp"
+#include "support/watchdog.hpp"
 
 namespace tether::testing {
 namespace {
@@ -56,51 +57,6 @@ void report(const std::string& key, const std::string& value) {
   std::fflush(stdout);
 }
 void report(const std::string& key, long long value) { report(key, std::to_string(value)); }
-
-const char* mode_name(CallbackMode mode) {
-  switch (mode) {
-    case CallbackMode::loop_thread:
-      return "loop_thread";
-    case CallbackMode::poll:
-      return "poll";
-    case CallbackMode::executor:
-      return "executor";
-  }
-  return "?";
-}
-
-/// Aborts the process when the guarded scope has not ended within `limit`: a deadlock shows up
-/// as a failure with a name instead of a hung test binary.
-class Watchdog {
- public:
-  Watchdog(std::string what, milliseconds limit)
-      : what_(std::move(what)), thread_([this, limit] {
-          std::unique_lock<std::mutex> lock(mutex_);
-          if (!done_cv_.wait_for(lock, limit, [this] { return done_; })) {
-            std::fprintf(stderr, "watchdog: %s did not finish within %lld ms (deadlock?)\n",
-                         what_.c_str(), static_cast<long long>(limit.count()));
-            std::fflush(stderr);
-            std::abort();
-          }
-        }) {}
-  ~Watchdog() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      done_ = true;
-    }
-    done_cv_.notify_all();
-    thread_.join();
-  }
-  Watchdog(const Watchdog&) = delete;
-  Watchdog& operator=(const Watchdog&) = delete;
-
- private:
-  std::string what_;
-  std::mutex mutex_;
-  std::condition_variable done_cv_;
-  bool done_ = false;
-  std::thread thread_;
-};
 
 /// The application's own event loop for CallbackMode::executor: one thread running posted tasks
 /// in order (a queue and a condition variable), like a UI thread.
