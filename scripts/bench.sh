@@ -64,25 +64,8 @@ sh tests/servers/make_certs.sh "$work/certs" >"$work/certs.log" 2>&1 ||
   { cat "$work/certs.log" >&2; exit 1; }
 ca=$work/certs/ca.pem
 
-# start NAME COMMAND...: a server in the background (its PID kept for the cleanup); sets `port`
-# from its `LISTENING <port>` line.
-port=""
-start() {
-  local name=$1
-  shift
-  "$@" >"$work/$name.out" 2>"$work/$name.err" &
-  pids+=($!)
-  port=""
-  for _ in $(seq 1 200); do
-    port=$(awk '/^LISTENING/ {print $2; exit}' "$work/$name.out" 2>/dev/null)
-    [[ -n "$port" ]] && return 0
-    kill -0 "${pids[-1]}" 2>/dev/null || break
-    sleep 0.05
-  done
-  echo "$name did not start:" >&2
-  cat "$work/$name.err" >&2
-  exit 1
-}
+# start NAME COMMAND...: a server in the background; sets `port`.
+source "$root/scripts/lib/start-server.sh"
 
 step "servers on CPU $server_cpu, clients on CPU $client_cpu"
 start ws "$server" --cpu "$server_cpu"
