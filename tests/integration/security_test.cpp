@@ -53,90 +53,6 @@ std::string first_error_text(ClientHarness& h) {
              : std::string(to_string(errors.front().code)) + ": " + errors.front().message;
 }
 
-// --- Certificates the shared set lacks -----------------------------------------------------------
-
-// A leaf for 127.0.0.1/localhost whose validity starts in 2099 (signed by the test CA), and a
-// leaf for the same names signed by a CA the client does not know.
-struct ExtraCerts {
-  TempDir dir{"tether-sec-certs"};
-  std::string future_cert, future_key;
-  std::string foreign_cert, foreign_key;
-};
-
-ExtraCerts build_extra_certs() {
-  ExtraCerts certs;
-  ExtraCerts* c = &certs;
-  {
-    const CertSet& base = test_certs();
-    const std::string ca_key = base.dir + "/ca.key";
-    write_file(c->dir.file("openssl.cnf"), R"(
-[req]
-distinguished_name = dn
-prompt = no
-[dn]
-CN = placeholder
-[ca_ext]
-basicConstraints = critical, CA:TRUE
-keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
-[server_ext]
-basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature
-extendedKeyUsage = serverAuth
-subjectAltName = DNS:localhost, IP:127.0.0.1, IP:::1
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-[ca]
-default_ca = test_ca
-[test_ca]
-dir = .
-database = ./index.txt
-new_certs_dir = ./new
-serial = ./serial
-default_md = sha256
-policy = any_policy
-unique_subject = no
-copy_extensions = none
-[any_policy]
-commonName = supplied
-)");
-    const std::string script = R"(
-export OPENSSL_CONF="$PWD/openssl.cnf"
-key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1"; }
-# Not yet valid: openssl ca can set a notBefore in the future.
-key future.key
-openssl req -new -key future.key -subj /CN=localhost -out future.csr
-mkdir -p new && : > index.txt && echo 2000 > serial
-openssl ca -batch -notext -cert ')" +
-                               base.ca + "' -keyfile '" + ca_key + R"(' -in future.csr \
-  -startdate 20990101000000Z -enddate 20991231000000Z -extensions server_ext -out future.pem
-# Another CA and a leaf it signed.
-key other_ca.key
-openssl req -x509 -new -key other_ca.key -subj "/CN=another test CA" -days 3650 -sha256 \
-  -extensions ca_ext -out other_ca.pem
-key foreign.key
-openssl req -new -key foreign.key -subj /CN=localhost -out foreign.csr
-openssl x509 -req -in foreign.csr -CA other_ca.pem -CAkey other_ca.key -CAcreateserial \
-  -days 3650 -sha256 -extfile openssl.cnf -extensions server_ext -out foreign.pem
-)";
-    const auto result =
-        run_command({"/bin/sh", "-ec", "cd '" + c->dir.path() + "'\n" + script}, 60s);
-    if (result.exit_code != 0)
-      throw std::runtime_error("certificate generation failed:\n" + result.output);
-    c->future_cert = c->dir.file("future.pem");
-    c->future_key = c->dir.file("future.key");
-    c->foreign_cert = c->dir.file("foreign.pem");
-    c->foreign_key = c->dir.file("foreign.key");
-  }
-  return certs;
-}
-
-// Generated once per test binary; the directory is removed at exit.
-const ExtraCerts& extra_certs() {
-  static const ExtraCerts certs = build_extra_certs();
-  return certs;
-}
-
 ServerProcess tls_echo(const std::string& cert, const std::string& key) {
   PythonEchoOptions options;
   options.tls_cert = cert;
@@ -175,7 +91,7 @@ TEST(SecurityTls, VerificationIsOnByDefault) {
 }
 
 TEST(SecurityTls, NotYetValidCertificateIsRejected) {
-  const auto& certs = extra_certs();
+  const auto& certs = test_certs();
   expect_rejected(certs.future_cert, certs.future_key, "127.0.0.1", "not yet valid");
 }
 
@@ -187,7 +103,7 @@ TEST(SecurityTls, HostNameMismatchIsRejected) {
 }
 
 TEST(SecurityTls, CertificateFromAnotherCaIsRejectedDespiteACaFile) {
-  const auto& certs = extra_certs();
+  const auto& certs = test_certs();
   expect_rejected(certs.foreign_cert, certs.foreign_key, "127.0.0.1", "local issuer");
 }
 

@@ -6,6 +6,8 @@
 #   expired.pem / expired.key        localhost + 127.0.0.1 + ::1, signed by the CA, validity in 2020
 #   self_signed.pem / self_signed.key  localhost + 127.0.0.1 + ::1, self-signed
 #   client.pem / client.key          a client certificate (mutual TLS), signed by the CA
+#   future.pem / future.key          localhost + 127.0.0.1 + ::1, signed by the CA, not valid before 2099
+#   other_ca.pem                     another CA; foreign.pem / foreign.key: a localhost leaf it signed
 # Usage: make_certs.sh DIR
 set -eu
 
@@ -107,12 +109,33 @@ echo 1000 > ca_serial
   -startdate 20200101000000Z -enddate 20200201000000Z -extfile openssl.cnf \
   -extensions server_ext -out expired.pem
 
-rm -rf ca_new ca_index.txt* ca_serial* ./*.csr ca.srl
+# Not yet valid: likewise with `openssl ca`.
+key future.key
+"$OPENSSL" req -new -key future.key -subj "/CN=localhost" -out future.csr
+"$OPENSSL" ca -batch -notext -cert ca.pem -keyfile ca.key -in future.csr \
+  -startdate 20990101000000Z -enddate 20991231000000Z -extfile openssl.cnf \
+  -extensions server_ext -out future.pem
+
+# Another CA and a leaf it signed (trusted by nobody who trusts only ca.pem).
+key other_ca.key
+"$OPENSSL" req -x509 -new -key other_ca.key -subj "/CN=another test CA" -days 3650 -sha256 \
+  -extensions ca_ext -out other_ca.pem
+key foreign.key
+"$OPENSSL" req -new -key foreign.key -subj "/CN=localhost" -out foreign.csr
+"$OPENSSL" x509 -req -in foreign.csr -CA other_ca.pem -CAkey other_ca.key -CAcreateserial \
+  -days 3650 -sha256 -extfile openssl.cnf -extensions server_ext -out foreign.pem
+
+rm -rf ca_new ca_index.txt* ca_serial* ./*.csr ca.srl other_ca.srl other_ca.key
 chmod 600 ./*.key
 
 # Self-check: the set is only useful if each certificate fails (or passes) for its own reason.
 "$OPENSSL" verify -CAfile ca.pem server.pem wrong_host.pem client.pem > /dev/null
 "$OPENSSL" verify -CAfile ca.pem expired.pem 2>&1 | grep -q "certificate has expired"
+"$OPENSSL" verify -CAfile ca.pem future.pem 2>&1 | grep -q "certificate is not yet valid"
+if "$OPENSSL" verify -CAfile ca.pem foreign.pem > /dev/null 2>&1; then
+  echo "foreign.pem unexpectedly verifies against the test CA" >&2
+  exit 1
+fi
 if "$OPENSSL" verify -CAfile ca.pem self_signed.pem > /dev/null 2>&1; then
   echo "self_signed.pem unexpectedly verifies against the test CA" >&2
   exit 1

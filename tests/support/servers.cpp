@@ -116,6 +116,10 @@ CertSet make_certs(const std::string& dir) {
   certs.self_signed_key = at("self_signed.key");
   certs.client_cert = at("client.pem");
   certs.client_key = at("client.key");
+  certs.future_cert = at("future.pem");
+  certs.future_key = at("future.key");
+  certs.foreign_cert = at("foreign.pem");
+  certs.foreign_key = at("foreign.key");
   generated.emplace(dir, certs);
   return certs;
 }
