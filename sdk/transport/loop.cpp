@@ -53,6 +53,7 @@ int LoopCallbacks::callback(lws* wsi, lws_callback_reasons reason, void* /*user*
   switch (reason) {
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED: {
       // Sent to every protocol of every vhost; an empty inbox is harmless.
+      // Called while lws services the descriptors, after poll(2) returned.
       auto* loop = static_cast<Loop*>(lws_context_user(lws_get_context(wsi)));
       if (loop) loop->drain_inbox();
       return 0;
@@ -66,6 +67,8 @@ int LoopCallbacks::callback(lws* wsi, lws_callback_reasons reason, void* /*user*
       if (!socket || socket->wsi_ != wsi) return 0;
       RawSocketHandler* handler = socket->handler_;
       if (reason == LWS_CALLBACK_RAW_CLOSE || reason == LWS_CALLBACK_CLIENT_CONNECTION_ERROR) {
+        // A close may come from an lws timeout, run before poll(2): posts from it wake the loop.
+        Loop::DispatchScope scope(*socket->loop_, Loop::PostWake::wake);
         const bool was_connected = socket->connected_;
         std::string why;
         if (reason == LWS_CALLBACK_CLIENT_CONNECTION_ERROR && in && len) {
@@ -79,6 +82,9 @@ int LoopCallbacks::callback(lws* wsi, lws_callback_reasons reason, void* /*user*
         return 0;
       }
       if (socket->close_requested_) return -1;
+      // Data, writability and connects come from servicing a descriptor after poll(2) returned;
+      // the loop drains the inbox before it polls again, so posts from here need no wake-up.
+      Loop::DispatchScope scope(*socket->loop_, Loop::PostWake::covered);
       socket->in_callback_ = true;
       if (reason == LWS_CALLBACK_RAW_CONNECTED) {
         socket->connected_ = true;
@@ -193,16 +199,30 @@ void Loop::run_thread() {
       std::lock_guard<std::mutex> lock(mutex_);
       if (stopping_) break;
     }
-    lws_service(context_, 0);
+    // Runs what the last turn's callbacks posted without a wake-up, one batch per turn: tasks
+    // that keep posting tasks share the thread with the sockets and timers.
+    drain_inbox();
+    // lws 4.1.6 polls with a zero timeout for a negative argument and blocks (until a socket, a
+    // timer or lws_cancel_service) for any other: a non-empty inbox must not wait for an event.
+    lws_service(context_, inbox_empty() ? 0 : -1);
   }
 }
 
 void Loop::post(std::function<void()> task) {
+  // No-thread mode: poll() drains the inbox before it services and never blocks, so the thread
+  // calling it needs no wake-up. Own thread: see DispatchScope.
+  const bool covered = on_loop_thread() && (!options_.own_thread || dispatch_ == PostWake::covered);
   std::lock_guard<std::mutex> lock(mutex_);
-  // A non-empty inbox already has a wake-up on its way: one lws_cancel_service per batch.
-  const bool wake = inbox_.empty();
+  // A non-empty inbox already has a wake-up on its way, or a drain before the loop next blocks:
+  // one lws_cancel_service per batch at most.
+  const bool wake = inbox_.empty() && !covered;
   inbox_.push_back(std::move(task));
   if (wake && context_) lws_cancel_service(context_);
+}
+
+bool Loop::inbox_empty() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return inbox_.empty();
 }
 
 bool Loop::on_loop_thread() const noexcept {
@@ -211,7 +231,9 @@ bool Loop::on_loop_thread() const noexcept {
 
 std::size_t Loop::drain_inbox() {
   std::size_t ran = 0;
-  // Tasks may post more tasks; those run on the next wake-up (the post cancels the service).
+  // Tasks may post more tasks: those run in the next batch, which the loop takes before it
+  // blocks (run_thread, poll()) or on the wake-up that came with them.
+  DispatchScope scope(*this, PostWake::covered);
   std::vector<std::function<void()>> tasks;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -300,6 +322,8 @@ void Timer::start(std::chrono::microseconds delay, std::function<void()> fire) {
       [](lws_sorted_usec_list_t* s) {
         auto* holder = lws_container_of(s, Sul, sul);
         Timer* timer = holder->owner;
+        // Timers run inside lws_service before it polls: posts from here must wake the loop.
+        Loop::DispatchScope scope(timer->loop_, Loop::PostWake::wake);
         timer->armed_ = false;
         auto callback = std::move(timer->fire_);
         timer->fire_ = nullptr;

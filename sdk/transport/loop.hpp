@@ -84,7 +84,10 @@ class Loop {
   Loop& operator=(const Loop&) = delete;
 
   /// Runs `task` on the loop thread as soon as possible. Safe from any thread, and from the
-  /// loop thread itself (then the task runs on the next turn, never re-entrantly).
+  /// loop thread itself (then the task runs on the next turn, never re-entrantly). A post from
+  /// the loop thread while a drain of the inbox is certain to come before the loop next blocks
+  /// (socket callbacks, tasks, anything in no-thread mode) skips the wake-up; every other post
+  /// wakes the loop with lws_cancel_service().
   void post(std::function<void()> task);
   bool on_loop_thread() const noexcept;
   bool own_thread() const noexcept { return options_.own_thread; }
@@ -105,8 +108,33 @@ class Loop {
 
  private:
   friend struct LoopCallbacks;
+  friend class Timer;
+
+  /// Whether a post made on the loop thread needs a wake-up, decided by the outermost callback
+  /// running on it: tasks and socket data, writability and connects run after poll(2) returned,
+  /// and the inbox is drained before the loop polls again (`covered`); timers run before poll(2)
+  /// inside lws_service, and a close may come from an lws timeout there too (`wake`).
+  enum class PostWake : unsigned char { unknown, wake, covered };
+  /// Sets the rule for the callback it spans unless an enclosing one already set it: a callback
+  /// nested in another (a connect completing inside a timer, a close inside a task) follows the
+  /// outermost one. Loop-thread only.
+  class DispatchScope {
+   public:
+    DispatchScope(Loop& loop, PostWake rule) noexcept : loop_(loop), saved_(loop.dispatch_) {
+      if (saved_ == PostWake::unknown) loop_.dispatch_ = rule;
+    }
+    ~DispatchScope() { loop_.dispatch_ = saved_; }
+    DispatchScope(const DispatchScope&) = delete;
+    DispatchScope& operator=(const DispatchScope&) = delete;
+
+   private:
+    Loop& loop_;
+    PostWake saved_;
+  };
+
   void run_thread();
   std::size_t drain_inbox();
+  bool inbox_empty() const;
 
   LoopOptions options_;
   lws_context* context_ = nullptr;
@@ -115,6 +143,8 @@ class Loop {
   mutable std::mutex mutex_;
   std::vector<std::function<void()>> inbox_;
   bool stopping_ = false;
+  /// Read and written on the loop thread only (see DispatchScope).
+  PostWake dispatch_ = PostWake::unknown;
   std::unique_ptr<Resolver> resolver_;
 };
 
