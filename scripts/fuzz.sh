@@ -67,7 +67,7 @@ if [ -n "${RAPIDJSON_INCLUDE_DIR:-}" ]; then rapidjson_flags=(-isystem "$RAPIDJS
 target_sources() {
   local s="$root/sdk"
   case "$1" in
-    codec) echo "$s/codec/json.cpp $s/codec/json_io.cpp $s/codec/envelope_codec.cpp $s/codec/json_rpc_codec.cpp" ;;
+    codec) echo "$s/codec/json.cpp $s/codec/json_io.cpp $s/codec/json_append.cpp $s/codec/json_fast_parse.cpp $s/codec/envelope_codec.cpp $s/codec/json_rpc_codec.cpp" ;;
     frame) echo "$s/protocol/frame_decoder.cpp $s/protocol/utf8.cpp $s/protocol/close_handshake.cpp $s/protocol/mask.cpp $s/protocol/frame.cpp" ;;
     handshake) echo "$s/protocol/handshake.cpp $s/protocol/handshake_key.cpp $s/protocol/http_head.cpp $s/error.cpp" ;;
     url) echo "$s/transport/url.cpp" ;;

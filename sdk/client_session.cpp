@@ -186,7 +186,9 @@ void ClientSession::set_callbacks(const std::function<void(Callbacks&)>& change)
     return;
   }
   runtime_.loop.post([self = shared_from_this(), change] {
-    if (self->callbacks_live()) change(self->callbacks_);
+    if (!self->callbacks_live()) return;
+    change(self->callbacks_);
+    self->message_callback_.reset();  // taken again from callbacks_ by the next message
   });
 }
 
@@ -195,23 +197,77 @@ void ClientSession::set_callbacks(const std::function<void(Callbacks&)>& change)
 void ClientSession::dispatch(std::function<void()> callback) {
   // After detach() nothing reaches the application, not even the executor itself.
   if (!callbacks_live()) return;
-  switch (options_.callback_mode) {
-    case CallbackMode::loop_thread:
-      if (callbacks_live()) callback();
-      return;
-    case CallbackMode::poll: {
-      std::lock_guard<std::mutex> lock(callbacks_queue_mutex_);
-      queued_callbacks_.push_back(std::move(callback));
-      return;
-    }
-    case CallbackMode::executor:
-      if (!options_.executor) return;
-      options_.executor([self = shared_from_this(), callback = std::move(callback)] {
-        std::lock_guard<std::recursive_mutex> lock(self->callback_mutex_);
-        if (self->callbacks_live()) callback();
-      });
-      return;
+  if (options_.callback_mode == CallbackMode::loop_thread) {
+    callback();
+    return;
   }
+  if (options_.callback_mode == CallbackMode::executor && !options_.executor) return;
+  bool schedule = false;
+  {
+    std::lock_guard<std::mutex> lock(callbacks_queue_mutex_);
+    QueuedCall call;
+    call.task = std::move(callback);
+    queued_calls_.calls.push_back(std::move(call));
+    schedule = options_.callback_mode == CallbackMode::executor && !drain_scheduled_;
+    drain_scheduled_ = drain_scheduled_ || schedule;
+  }
+  // One executor task runs every callback queued until it starts (in order, one at a time).
+  if (schedule) options_.executor([self = shared_from_this()] { self->run_queued_calls(); });
+}
+
+void ClientSession::dispatch_message(MessageKind kind, std::string_view payload) {
+  if (!callbacks_live()) return;
+  if (options_.callback_mode == CallbackMode::executor && !options_.executor) return;
+  if (!message_callback_) message_callback_ = std::make_shared<MessageCallback>(callbacks_.message);
+  bool schedule = false;
+  {
+    std::lock_guard<std::mutex> lock(callbacks_queue_mutex_);
+    CallBatch& batch = queued_calls_;
+    if (batch.callbacks.empty() || batch.callbacks.back() != message_callback_) {
+      batch.callbacks.push_back(message_callback_);
+    }
+    QueuedCall call;
+    call.message = batch.callbacks.back().get();
+    call.kind = kind;
+    call.at = batch.bytes.size();
+    call.size = payload.size();
+    batch.bytes.append(payload.data(), payload.size());
+    batch.calls.push_back(std::move(call));
+    schedule = options_.callback_mode == CallbackMode::executor && !drain_scheduled_;
+    drain_scheduled_ = drain_scheduled_ || schedule;
+  }
+  if (schedule) options_.executor([self = shared_from_this()] { self->run_queued_calls(); });
+}
+
+std::size_t ClientSession::run_queued_calls() {
+  CallBatch batch;
+  {
+    std::lock_guard<std::mutex> lock(callbacks_queue_mutex_);
+    batch.swap(queued_calls_);
+    queued_calls_.swap(spare_calls_);  // the next batch reuses a drained one's buffers
+    drain_scheduled_ = false;
+  }
+  std::size_t ran = 0;
+  for (QueuedCall& call : batch.calls) {
+    std::lock_guard<std::recursive_mutex> lock(callback_mutex_);
+    if (!callbacks_live()) break;
+    if (call.message != nullptr) {
+      Message message;
+      message.kind = call.kind;
+      message.data = std::string_view(batch.bytes).substr(call.at, call.size);
+      (*call.message)(message);
+    } else {
+      call.task();
+    }
+    ++ran;
+  }
+  batch.clear();
+  {
+    // A call made from inside a callback above found the spare taken: keep the larger one.
+    std::lock_guard<std::mutex> lock(callbacks_queue_mutex_);
+    if (batch.calls.capacity() > spare_calls_.calls.capacity()) spare_calls_.swap(batch);
+  }
+  return ran;
 }
 
 std::size_t ClientSession::poll() {
@@ -219,18 +275,7 @@ std::size_t ClientSession::poll() {
   auto keep = shared_from_this();
   std::size_t ran = 0;
   if (!runtime_.loop.own_thread()) ran += runtime_.loop.poll();
-  std::vector<std::function<void()>> tasks;
-  {
-    std::lock_guard<std::mutex> lock(callbacks_queue_mutex_);
-    tasks.swap(queued_callbacks_);
-  }
-  for (auto& task : tasks) {
-    std::lock_guard<std::recursive_mutex> lock(callback_mutex_);
-    if (!callbacks_live()) break;
-    task();
-    ++ran;
-  }
-  return ran;
+  return ran + run_queued_calls();
 }
 
 // --- control ------------------------------------------------------------------------------------
@@ -276,7 +321,10 @@ void ClientSession::detach() {
   auto body = [self = shared_from_this()] {
     // A callback may be running (the client destroyed from inside it): its std::function must
     // outlive the call, so the callbacks are released on a later turn of the loop.
-    self->runtime_.loop.post([self] { self->callbacks_ = Callbacks{}; });
+    self->runtime_.loop.post([self] {
+      self->callbacks_ = Callbacks{};
+      self->message_callback_.reset();
+    });
     self->closing_ = true;
     // Whatever waits goes out ahead of the close frame when the connection is open.
     if (self->core_.state() == State::open) self->flush_queue(static_cast<std::size_t>(-1));
@@ -319,6 +367,8 @@ Stats ClientSession::stats() const {
   std::lock_guard<std::mutex> lock(stats_mutex_);
   Stats out = stats_;
   out.time_in_state = std::chrono::duration_cast<std::chrono::milliseconds>(now() - state_since_);
+  out.messages_received = messages_received_.load(std::memory_order_relaxed);
+  out.bytes_received = bytes_received_.load(std::memory_order_relaxed);
   std::lock_guard<std::mutex> queue_lock(queue_mutex_);
   out.messages_accepted = queue_.accepted();
   out.messages_sent = queue_.sent();
@@ -425,6 +475,7 @@ void ClientSession::arm_deadline() {
     std::vector<core::EndedRequest> timed_out;
     {
       std::lock_guard<std::mutex> lock(queue_mutex_);
+      apply_sent_locked();
       timed_out = requests_.expire(at);
       queue_.expire(at);
       buffered_.store(queue_.bytes(), std::memory_order_release);
@@ -474,7 +525,17 @@ void ClientSession::on_open(const std::string& subprotocol) {
   apply_effects();
 }
 
-void ClientSession::on_activity() { core_.on_frame(now()); }
+void ClientSession::on_activity() {
+  // Called for every inbound frame, only to move the next heartbeat ping: the coarse clock (the
+  // same timeline, at most one tick behind) is enough and far cheaper than a precise read.
+  timespec ts{};
+  if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) != 0) {
+    core_.on_frame(now());
+    return;
+  }
+  const auto since_boot = std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+  core_.on_frame(core::TimePoint(std::chrono::duration_cast<core::TimePoint::duration>(since_boot)));
+}
 
 void ClientSession::on_message(protocol::Opcode op, std::string_view payload) {
   if (op == protocol::Opcode::text && !options_.heartbeat.app_pong.empty() &&
@@ -482,11 +543,10 @@ void ClientSession::on_message(protocol::Opcode op, std::string_view payload) {
     core_.on_pong(now());
     return;
   }
-  {
-    std::lock_guard<std::mutex> lock(stats_mutex_);
-    ++stats_.messages_received;
-    stats_.bytes_received += payload.size();
-  }
+  messages_received_.store(messages_received_.load(std::memory_order_relaxed) + 1,
+                           std::memory_order_relaxed);
+  bytes_received_.store(bytes_received_.load(std::memory_order_relaxed) + payload.size(),
+                        std::memory_order_relaxed);
   if (op == protocol::Opcode::text && needs_inspection() && inspect_inbound(payload)) return;
   if (!callbacks_.message) return;
   const MessageKind kind = op == protocol::Opcode::text ? MessageKind::text : MessageKind::binary;
@@ -498,13 +558,7 @@ void ClientSession::on_message(protocol::Opcode op, std::string_view payload) {
     callbacks_.message(message);
     return;
   }
-  auto callback = callbacks_.message;
-  dispatch([callback, kind, data = std::string(payload)] {
-    Message message;
-    message.kind = kind;
-    message.data = data;
-    callback(message);
-  });
+  dispatch_message(kind, payload);
 }
 
 void ClientSession::on_pong(std::string_view /*payload*/) {
@@ -515,11 +569,17 @@ void ClientSession::on_pong(std::string_view /*payload*/) {
 
 void ClientSession::on_sent(std::uint64_t tag) {
   if (tag == 0) return;  // tether's own messages (auth, subscriptions, the application ping)
-  {
+  if (pending_requests_.load(std::memory_order_relaxed) > 0) {
+    // A request's write time is taken now, before its response can arrive.
     std::lock_guard<std::mutex> lock(queue_mutex_);
+    apply_sent_locked();
     queue_.on_sent(tag);
-    if (pending_requests_.load(std::memory_order_relaxed) > 0) requests_.on_written(tag, now());
+    requests_.on_written(tag, now());
     buffered_.store(queue_.bytes(), std::memory_order_release);
+  } else {
+    // Handed to the queue in one batch by the pump this kick posts (or whatever reads the
+    // queue on this thread first).
+    sent_tags_.push_back(tag);
   }
   kick();
 }

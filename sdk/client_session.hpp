@@ -126,6 +126,11 @@ class ClientSession final : public transport::ConnectionHandler,
   void finish();
   /// Runs `callback` where the callback mode says (loop thread: now).
   void dispatch(std::function<void()> callback);
+  /// The message callback, in the poll and executor modes: the payload is copied into the
+  /// pending batch's buffer (no allocation per message once the buffers have grown).
+  void dispatch_message(MessageKind kind, std::string_view payload);
+  /// Poll and executor modes: runs the callbacks queued so far, in order; returns how many ran.
+  std::size_t run_queued_calls();
   bool callbacks_live() const noexcept { return !detached_.load(std::memory_order_acquire); }
   void report_error(errc code, std::string message);
 
@@ -135,11 +140,16 @@ class ClientSession final : public transport::ConnectionHandler,
   /// Loop thread: hands ready messages to the connection, reports the queue's events, closes
   /// once a requested close has nothing left to deliver.
   void pump();
-  void flush_queue(std::size_t budget);
+  /// Hands ready messages to the connection within `budget` bytes; returns how many.
+  std::size_t flush_queue(std::size_t budget);
   void report_queue_events();
   void maybe_close();
   void requeue_unsent(const std::vector<std::uint64_t>& unsent);
   void drop_everything();
+  /// Hands the messages the socket took (sent_tags_) to the queue: once per batch, not per
+  /// message. Every loop-thread reader of the queue calls it first.
+  void apply_sent();
+  void apply_sent_locked();  // under queue_mutex_
 
   // session_requests.cpp
   /// A request result, where callbacks run.
@@ -149,7 +159,7 @@ class ClientSession final : public transport::ConnectionHandler,
   std::vector<std::pair<std::function<void(const Response&)>, Response>> take_results(
       std::vector<core::EndedRequest> ended);
   /// A decoded response or message; true when consumed (a response to one of our requests).
-  bool consume(const Inbound& item, std::string_view text);
+  bool consume(Inbound& item, std::string_view text);
   bool needs_decoding() const noexcept;
   bool expects_json() const noexcept;
   void resend_requests();
@@ -201,11 +211,19 @@ class ClientSession final : public transport::ConnectionHandler,
   core::OutboundQueue queue_;
   std::unordered_map<MessageId, std::function<void(const Delivery&)>> on_done_;
   core::RequestTracker requests_;
-  std::unordered_map<std::string, std::function<void(const Response&)>> request_callbacks_;
   std::atomic<std::size_t> pending_requests_{0};
   std::shared_ptr<const Codec> codec_;
   std::vector<core::OutboundQueue::Event> queue_events_;  // loop thread scratch
   std::atomic<bool> kick_pending_{false};
+  // Loop thread: messages the socket took, not yet handed to the queue (see apply_sent).
+  std::vector<std::uint64_t> sent_tags_;
+  // Loop thread scratch of flush_queue() and report_queue_events().
+  std::vector<const core::Outgoing*> taken_;
+  struct EndedEvent {
+    core::OutboundQueue::Event event;
+    std::function<void(const Delivery&)> on_done;
+  };
+  std::vector<EndedEvent> ended_scratch_;
 
   mutable std::mutex subscriptions_mutex_;
   std::vector<std::string> subscriptions_;  // in subscribe order
@@ -219,12 +237,45 @@ class ClientSession final : public transport::ConnectionHandler,
 
   mutable std::mutex stats_mutex_;
   Stats stats_;
+  // Written by the loop thread only (a plain store, no lock per message); read by stats().
+  std::atomic<std::uint64_t> messages_received_{0};
+  std::atomic<std::uint64_t> bytes_received_{0};
   core::TimePoint state_since_{};
 
   // Callback modes other than loop_thread.
   std::recursive_mutex callback_mutex_;  // held while a queued callback runs
+  using MessageCallback = std::function<void(const Message&)>;
+  /// A callback waiting for poll() or for the executor: a message (its bytes in the batch's
+  /// buffer) or any other callback as a task.
+  struct QueuedCall {
+    const MessageCallback* message = nullptr;  // kept alive by CallBatch::callbacks
+    MessageKind kind = MessageKind::text;
+    std::size_t at = 0;
+    std::size_t size = 0;
+    std::function<void()> task;  // when `message` is null
+  };
+  struct CallBatch {
+    std::vector<QueuedCall> calls;
+    std::string bytes;
+    std::vector<std::shared_ptr<const MessageCallback>> callbacks;
+    void clear() {
+      calls.clear();
+      bytes.clear();
+      callbacks.clear();
+    }
+    void swap(CallBatch& other) noexcept {
+      calls.swap(other.calls);
+      bytes.swap(other.bytes);
+      callbacks.swap(other.callbacks);
+    }
+  };
+  // Loop thread: callbacks_.message as queued messages refer to it; replaced (not changed) when
+  // the callbacks change, so messages queued before keep the callback of their time.
+  std::shared_ptr<const MessageCallback> message_callback_;
   std::mutex callbacks_queue_mutex_;
-  std::vector<std::function<void()>> queued_callbacks_;
+  CallBatch queued_calls_;        // under callbacks_queue_mutex_
+  CallBatch spare_calls_;         // under callbacks_queue_mutex_: a drained batch, for reuse
+  bool drain_scheduled_ = false;  // under callbacks_queue_mutex_: an executor task is on its way
 };
 
 }  // namespace tether::detail

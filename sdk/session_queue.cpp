@@ -15,6 +15,13 @@ core::TimePoint now() { return std::chrono::steady_clock::now(); }
 // Payload bytes handed to the connection and not yet written: beyond this, messages wait in the
 // queue (where they can still expire, be evicted, or survive a reconnect untouched).
 constexpr std::size_t kWriteWindow = 1024 * 1024;
+constexpr int kPumpWindows = 16;
+
+// Payloads larger than this are framed from the queue's own copy instead of a copy of it.
+constexpr std::size_t kFramedInPlace = 4096;
+
+// send() copies payloads up to this size under the queue's lock (into a recycled buffer).
+constexpr std::size_t kSmallMessage = 1024;
 
 }  // namespace
 
@@ -25,76 +32,125 @@ SendResult ClientSession::send(MessageKind kind, std::string_view data,
     result.error = errc::closed;
     return result;
   }
-  const auto at = now();
   const auto ttl = options.ttl.value_or(options_.queue.ttl);
-  core::Outgoing message;
-  message.binary = kind == MessageKind::binary;
-  message.payload.assign(data.data(), data.size());
-  if (ttl.count() > 0) message.expires_at = at + ttl;
-  bool wake = false;
+  const bool binary = kind == MessageKind::binary;
+  // The clock matters only to a message that can expire.
+  const core::TimePoint at = ttl.count() > 0 ? now() : core::TimePoint{};
+  std::optional<core::TimePoint> expires_at;
+  if (ttl.count() > 0) expires_at = at + ttl;
+  // A small payload is copied under the lock into a buffer the queue recycles; a large one is
+  // copied before taking it, so the loop thread never waits for a long copy.
+  core::Outgoing large;
+  const bool small = data.size() <= kSmallMessage;
+  if (!small) large.payload.assign(data.data(), data.size());
   {
     std::lock_guard<std::mutex> lock(queue_mutex_);
-    result.id = message.id = next_id_++;
+    result.id = next_id_++;
     const bool ready = state() == State::open;
-    const core::PushResult pushed = queue_.push(std::move(message), at, ready);
+    core::PushResult pushed;
+    if (small) {
+      pushed = queue_.push(result.id, binary, data, expires_at, at, ready);
+    } else {
+      large.id = result.id;
+      large.binary = binary;
+      large.expires_at = expires_at;
+      pushed = queue_.push(std::move(large), at, ready);
+    }
     if (!pushed.accepted()) result.error = pushed.error;
     if (options.on_done) on_done_.emplace(result.id, options.on_done);
     buffered_.store(queue_.bytes(), std::memory_order_release);
-    wake = true;
   }
-  if (wake) kick();
+  kick();
   return result;
 }
 
 void ClientSession::kick() {
+  // A pump already posted and not started yet picks this up (it clears the flag before it reads
+  // the queue): no atomic read-modify-write per message then.
+  if (kick_pending_.load(std::memory_order_acquire)) return;
   if (kick_pending_.exchange(true, std::memory_order_acq_rel)) return;
   runtime_.loop.post([self = shared_from_this()] { self->pump(); });
+}
+
+void ClientSession::apply_sent() {
+  if (sent_tags_.empty()) return;
+  std::lock_guard<std::mutex> lock(queue_mutex_);
+  apply_sent_locked();
+}
+
+void ClientSession::apply_sent_locked() {
+  if (sent_tags_.empty()) return;
+  for (const std::uint64_t tag : sent_tags_) queue_.on_sent(tag);
+  sent_tags_.clear();
+  buffered_.store(queue_.bytes(), std::memory_order_release);
 }
 
 void ClientSession::pump() {
   kick_pending_.store(false, std::memory_order_release);
   if (core_.state() == State::open && connection_ && connection_->is_open()) {
-    const std::size_t in_connection = connection_->buffered_amount();
-    flush_queue(in_connection >= kWriteWindow ? 0 : kWriteWindow - in_connection);
+    // While the socket takes each window whole, the next one follows in the same turn (up to
+    // kPumpWindows, then reads get a turn): a backlog drains now instead of a window per turn of
+    // the loop.
+    for (int window = 0; window < kPumpWindows; ++window) {
+      const std::size_t in_connection = connection_->buffered_amount();
+      const std::size_t budget = in_connection >= kWriteWindow ? 0 : kWriteWindow - in_connection;
+      if (flush_queue(budget) == 0) break;
+      connection_->write_now();
+      if (!connection_ || !connection_->is_open() || connection_->buffered_amount() != 0) break;
+    }
   }
   report_queue_events();
   maybe_close();
   arm_deadline();
 }
 
-void ClientSession::flush_queue(std::size_t budget) {
-  if (!connection_ || !connection_->is_open()) return;
-  struct Handover {
-    protocol::Opcode op;
-    std::string payload;
-    MessageId id;
-  };
-  std::vector<Handover> handover;
+std::size_t ClientSession::flush_queue(std::size_t budget) {
+  if (!connection_ || !connection_->is_open()) return 0;
+  taken_.clear();
   {
     std::lock_guard<std::mutex> lock(queue_mutex_);
+    apply_sent_locked();
     // Nothing more while the connection still holds a full window (take_ready would hand one
     // message over when the queue has none in flight).
-    if (budget == 0 && queue_.in_flight() > 0) return;
-    std::vector<const core::Outgoing*> taken;
-    queue_.take_ready(budget, now(), taken);
-    handover.reserve(taken.size());
-    for (const core::Outgoing* m : taken) {
-      handover.push_back(
-          {m->binary ? protocol::Opcode::binary : protocol::Opcode::text, m->payload, m->id});
+    if (budget == 0 && queue_.in_flight() > 0) return 0;
+    queue_.take_ready(budget, now(), taken_);
+  }
+  // In flight messages stay put until the loop thread reports them sent or requeues them, so
+  // their payloads can be read without the lock (send() only adds waiting messages).
+  // A large one is framed straight from the queue (masked into the socket buffer: one pass).
+  for (const core::Outgoing* m : taken_) {
+    const auto op = m->binary ? protocol::Opcode::binary : protocol::Opcode::text;
+    if (m->payload.size() > kFramedInPlace) {
+      connection_->send_view(op, m->payload, m->id);
+    } else {
+      connection_->send_copy(op, m->payload, m->id);
     }
   }
-  for (auto& h : handover) connection_->send(h.op, std::move(h.payload), h.id);
+  const std::size_t taken = taken_.size();
+  taken_.clear();
+  return taken;
 }
 
 void ClientSession::report_queue_events() {
-  struct Ended {
-    core::OutboundQueue::Event event;
-    std::function<void(const Delivery&)> on_done;
-  };
-  std::vector<Ended> ended;
+  // The scratch vector is reused across calls; a call made from inside a callback below (the
+  // client destroyed there) finds it taken and uses its own.
+  std::vector<EndedEvent> ended;
+  ended.swap(ended_scratch_);
+  ended.clear();
+  struct GiveBack {
+    std::vector<EndedEvent>& ended;
+    std::vector<EndedEvent>& scratch;
+    ~GiveBack() {
+      ended.clear();
+      if (ended.capacity() > scratch.capacity()) ended.swap(scratch);
+    }
+  } give_back{ended, ended_scratch_};
   std::vector<core::EndedRequest> requests_ended;
+  bool quiet = false;
+  std::uint64_t sent_bytes = 0;
   {
     std::lock_guard<std::mutex> lock(queue_mutex_);
+    apply_sent_locked();
     queue_events_.clear();
     queue_.take_events(queue_events_);
     if (queue_events_.empty()) return;
@@ -108,30 +164,35 @@ void ClientSession::report_queue_events() {
         if (auto e = requests_.on_dropped(event.id, error)) requests_ended.push_back(std::move(*e));
       }
     }
-    ended.reserve(queue_events_.size());
-    for (const auto& event : queue_events_) {
-      Ended e{event, nullptr};
-      if (event.kind != core::OutboundQueue::Event::queued && !on_done_.empty()) {
-        auto it = on_done_.find(event.id);
-        if (it != on_done_.end()) {
-          e.on_done = std::move(it->second);
-          on_done_.erase(it);
-        }
+    quiet = on_done_.empty() && !callbacks_.queued && !callbacks_.sent && !callbacks_.dropped;
+    if (quiet) {
+      // Nothing to call back (a flood without per-message callbacks): only the bytes count.
+      for (const auto& event : queue_events_) {
+        if (event.kind == core::OutboundQueue::Event::sent) sent_bytes += event.bytes;
       }
-      ended.push_back(std::move(e));
+    } else {
+      ended.reserve(queue_events_.size());
+      for (const auto& event : queue_events_) {
+        EndedEvent e{event, nullptr};
+        if (event.kind != core::OutboundQueue::Event::queued && !on_done_.empty()) {
+          auto it = on_done_.find(event.id);
+          if (it != on_done_.end()) {
+            e.on_done = std::move(it->second);
+            on_done_.erase(it);
+          }
+        }
+        if (event.kind == core::OutboundQueue::Event::sent) sent_bytes += event.bytes;
+        ended.push_back(std::move(e));
+      }
     }
     buffered_.store(queue_.bytes(), std::memory_order_release);
   }
   deliver_ended(std::move(requests_ended));
-  std::uint64_t sent_bytes = 0;
-  for (const auto& e : ended) {
-    if (e.event.kind == core::OutboundQueue::Event::sent) sent_bytes += e.event.bytes;
-  }
   if (sent_bytes > 0) {
     std::lock_guard<std::mutex> lock(stats_mutex_);
     stats_.bytes_sent += sent_bytes;
   }
-  if (!callbacks_live()) return;
+  if (quiet || !callbacks_live()) return;
   const bool direct = options_.callback_mode == CallbackMode::loop_thread;
   for (auto& e : ended) {
     const auto& event = e.event;
@@ -187,12 +248,14 @@ void ClientSession::requeue_unsent(const std::vector<std::uint64_t>& unsent) {
     if (tag != 0) ids.push_back(tag);  // tether's own messages are rebuilt on the next open
   }
   std::lock_guard<std::mutex> lock(queue_mutex_);
+  apply_sent_locked();
   queue_.on_transport_lost(ids);
 }
 
 void ClientSession::drop_everything() {
   {
     std::lock_guard<std::mutex> lock(queue_mutex_);
+    apply_sent_locked();
     queue_.drop_all(DropReason::closed);
     buffered_.store(queue_.bytes(), std::memory_order_release);
   }
@@ -215,6 +278,7 @@ void ClientSession::maybe_close() {
   bool empty = false;
   {
     std::lock_guard<std::mutex> lock(queue_mutex_);
+    apply_sent_locked();
     empty = queue_.queued() == 0;
   }
   const State s = core_.state();
@@ -232,6 +296,7 @@ void ClientSession::close_now(std::uint16_t code, std::string_view reason) {
   runtime_.loop.post([self = shared_from_this(), code, reason = std::string(reason)] {
     {
       std::lock_guard<std::mutex> lock(self->queue_mutex_);
+      self->apply_sent_locked();
       self->queue_.drop_waiting(DropReason::closed);
       self->buffered_.store(self->queue_.bytes(), std::memory_order_release);
     }

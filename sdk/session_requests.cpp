@@ -85,7 +85,11 @@ std::string ClientSession::request(std::string_view type, const Json& payload,
   }
   const auto at = now();
   core::Outgoing message;
-  message.payload = text;
+  if (options.retry_on_reconnect) {
+    message.payload = text;  // the tracker keeps the text to send it again
+  } else {
+    message.payload = std::move(text);
+  }
   if (options.timeout.count() > 0) message.expires_at = at + options.timeout;
   {
     std::lock_guard<std::mutex> lock(queue_mutex_);
@@ -98,12 +102,12 @@ std::string ClientSession::request(std::string_view type, const Json& payload,
       core::TrackedRequest tracked;
       tracked.id = id;
       tracked.message = message_id;
-      tracked.text = std::move(text);
+      if (options.retry_on_reconnect) tracked.text = std::move(text);
+      tracked.on_result = std::move(on_result);
       if (options.timeout.count() > 0) tracked.deadline = at + options.timeout;
       tracked.retry_on_reconnect = options.retry_on_reconnect;
       tracked.added_at = at;
       requests_.add(std::move(tracked));
-      request_callbacks_[id] = std::move(on_result);
       pending_requests_.store(requests_.pending(), std::memory_order_release);
     }
     if (!pushed.accepted()) {
@@ -140,13 +144,7 @@ std::vector<std::pair<std::function<void(const Response&)>, Response>> ClientSes
     response.id = e.request.id;
     response.error = e.error;
     response.message = describe_failure(e.error);
-    std::function<void(const Response&)> callback;
-    auto it = request_callbacks_.find(e.request.id);
-    if (it != request_callbacks_.end()) {
-      callback = std::move(it->second);
-      request_callbacks_.erase(it);
-    }
-    out.emplace_back(std::move(callback), std::move(response));
+    out.emplace_back(std::move(e.request.on_result), std::move(response));
   }
   pending_requests_.store(requests_.pending(), std::memory_order_release);
   return out;
@@ -219,7 +217,11 @@ bool ClientSession::inspect_inbound(std::string_view text) {
     }
   }
   if (!needs_decoding()) return false;
+  // The items' vector is kept for the thread's next message (a nested call, from inside a
+  // callback, simply starts with a new one).
+  static thread_local std::vector<Inbound> spare;
   std::vector<Inbound> items;
+  items.swap(spare);
   std::string error;
   if (!codec_->decode(text, items, error)) {
     // Only an application that expects JSON hears about text that is not; the raw message is
@@ -228,15 +230,18 @@ bool ClientSession::inspect_inbound(std::string_view text) {
     return false;
   }
   bool consumed = !items.empty();
-  for (const auto& item : items) consumed = consume(item, text) && consumed;
+  for (auto& item : items) consumed = consume(item, text) && consumed;
+  items.clear();
+  if (items.capacity() <= 16) items.swap(spare);
   return consumed;
 }
 
-bool ClientSession::consume(const Inbound& item, std::string_view text) {
+bool ClientSession::consume(Inbound& item, std::string_view text) {
   if (item.kind == Inbound::Kind::message) {
     auto handler = callbacks_.handlers.find(item.type);
     if (handler != callbacks_.handlers.end()) {
-      dispatch([handler = handler->second, payload = item.payload, error_cb = callbacks_.error] {
+      dispatch([handler = handler->second, payload = std::move(item.payload),
+                error_cb = callbacks_.error] {
         std::string error;
         if (handler(payload, error) || !error_cb) return;
         Error e;
@@ -245,7 +250,7 @@ bool ClientSession::consume(const Inbound& item, std::string_view text) {
         error_cb(e);
       });
     } else if (callbacks_.any) {
-      dispatch([any = callbacks_.any, item] { any(item); });
+      dispatch([any = callbacks_.any, item = std::move(item)] { any(item); });
     }
     return false;  // messages also reach on_message
   }
@@ -265,7 +270,8 @@ bool ClientSession::consume(const Inbound& item, std::string_view text) {
     apply_effects();
     return true;
   }
-  auto sub = pending_subscriptions_.find(item.id);
+  auto sub = pending_subscriptions_.empty() ? pending_subscriptions_.end()
+                                            : pending_subscriptions_.find(item.id);
   if (sub != pending_subscriptions_.end()) {
     const PendingSubscription pending = std::move(sub->second);
     pending_subscriptions_.erase(sub);
@@ -287,35 +293,27 @@ bool ClientSession::consume(const Inbound& item, std::string_view text) {
     return true;
   }
   std::optional<core::TrackedRequest> tracked;
-  std::function<void(const Response&)> callback;
   {
     std::lock_guard<std::mutex> lock(queue_mutex_);
     tracked = requests_.on_response(item.id);
-    if (tracked) {
-      auto it = request_callbacks_.find(item.id);
-      if (it != request_callbacks_.end()) {
-        callback = std::move(it->second);
-        request_callbacks_.erase(it);
-      }
-    }
     pending_requests_.store(requests_.pending(), std::memory_order_release);
   }
   if (!tracked) {
     // Unknown or already answered: counted, handed to the catch-all, never fatal.
-    if (callbacks_.any) dispatch([any = callbacks_.any, item] { any(item); });
+    if (callbacks_.any) dispatch([any = callbacks_.any, item = std::move(item)] { any(item); });
     return false;
   }
   Response response;
-  response.id = item.id;
-  if (failed) response.remote = item.error;
-  response.payload = item.payload;
+  response.id = std::move(item.id);
+  if (failed) response.remote = std::move(item.error);
+  response.payload = std::move(item.payload);
   response.text = std::string(text);
   if (tracked->written_at) {
     response.rtt = std::chrono::duration_cast<std::chrono::microseconds>(now() - *tracked->written_at);
   }
   // The deadline timer is left as it is: firing at the deadline of an answered request only
   // re-arms it for the next one, which is cheaper than re-arming it on every response.
-  deliver(std::move(callback), std::move(response));
+  deliver(std::move(tracked->on_result), std::move(response));
   return true;
 }
 

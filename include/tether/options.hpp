@@ -167,7 +167,7 @@ struct ResumeOptions {
 enum class CallbackMode {
   loop_thread,  ///< On the runtime's loop thread, as events happen (default).
   poll,         ///< Queued; run by Client::poll() on the caller's thread.
-  executor,     ///< Each callback is handed to ClientOptions::executor as a task.
+  executor,     ///< Callbacks are handed to ClientOptions::executor as tasks.
 };
 
 /// Everything a Client is configured with. Only `url` is required; docs/configuration.md lists
@@ -219,8 +219,8 @@ struct ClientOptions {
 
   /// Where callbacks run (docs/threading.md).
   CallbackMode callback_mode = CallbackMode::loop_thread;
-  /// With CallbackMode::executor: receives each callback as a task to run (e.g. post it to a UI
-  /// thread). Tasks must run in the order given.
+  /// With CallbackMode::executor: receives tasks to run (e.g. post them to a UI thread); a task
+  /// runs the callbacks queued until it starts, in event order. Tasks must run in the order given.
   std::function<void(std::function<void()>)> executor;
 };
 

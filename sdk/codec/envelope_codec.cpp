@@ -21,7 +21,11 @@ Json* member(Json& object, std::string_view name) {
 
 class EnvelopeCodec final : public Codec {
  public:
-  explicit EnvelopeCodec(EnvelopeFields fields) : fields_(std::move(fields)) {}
+  explicit EnvelopeCodec(EnvelopeFields fields)
+      : fields_(std::move(fields)),
+        type_key_(key("{", fields_.type)),
+        id_key_(key(",", fields_.id)),
+        payload_key_(key(",", fields_.payload)) {}
 
   std::string name() const override { return "envelope"; }
 
@@ -56,23 +60,35 @@ class EnvelopeCodec final : public Codec {
     out.clear();
     if (!codec::check_text("the type", type, error)) return false;
     if (id != nullptr && !codec::check_text("the request id", *id, error)) return false;
-    if (!codec::check_encodable(payload, fields_.payload, Json::max_depth - 1, error)) {
+    // Written straight into `out` (the same text RapidJSON's writer gives); the payload is
+    // checked as it is written, and only a failure walks it again for the reason.
+    out.reserve(type_key_.size() + id_key_.size() + payload_key_.size() + type.size() +
+                (id != nullptr ? id->size() : 0) + 32);
+    out += type_key_;
+    codec::append_string(out, type);
+    if (id != nullptr) {
+      out += id_key_;
+      codec::append_string(out, *id);
+    }
+    out += payload_key_;
+    if (!codec::append_encodable(out, payload, Json::max_depth - 1)) {
+      out.clear();
+      if (!codec::check_encodable(payload, fields_.payload, Json::max_depth - 1, error)) {
+        return false;
+      }
+      error = "field \"" + fields_.payload + "\" cannot be encoded";
       return false;
     }
-    rapidjson::StringBuffer buffer;
-    codec::JsonWriter writer(buffer);
-    writer.StartObject();
-    codec::write_key(writer, fields_.type);
-    codec::write_string(writer, type);
-    if (id != nullptr) {
-      codec::write_key(writer, fields_.id);
-      codec::write_string(writer, *id);
-    }
-    codec::write_key(writer, fields_.payload);
-    codec::write_json(writer, payload);
-    writer.EndObject();
-    out.assign(buffer.GetString(), buffer.GetSize());
+    out.push_back('}');
     return true;
+  }
+
+  // `{"type":`, `,"id":` and `,"payload":` with the configured names.
+  static std::string key(std::string_view prefix, std::string_view name) {
+    std::string out(prefix);
+    codec::append_string(out, name);
+    out.push_back(':');
+    return out;
   }
 
   bool decode_object(Json& doc, Inbound& item, std::string& error) const {
@@ -137,6 +153,9 @@ class EnvelopeCodec final : public Codec {
   }
 
   EnvelopeFields fields_;
+  std::string type_key_;
+  std::string id_key_;
+  std::string payload_key_;
 };
 
 }  // namespace

@@ -50,6 +50,16 @@ std::optional<std::uint64_t> exact_uint64(double d) noexcept {
 void remove_duplicate_keys(Json::Object& members) {
   const std::size_t n = members.size();
   if (n < 2) return;
+  if (n <= 8) {
+    // The common case, no duplicates, without allocating.
+    bool duplicate = false;
+    for (std::size_t i = 1; i < n && !duplicate; ++i) {
+      for (std::size_t j = 0; j < i && !duplicate; ++j) {
+        duplicate = members[j].first == members[i].first;
+      }
+    }
+    if (!duplicate) return;
+  }
   std::vector<bool> dropped(n, false);
   bool any = false;
   if (n <= 8) {
@@ -156,10 +166,9 @@ std::optional<Json> Json::parse(std::string_view text, std::string* error) {
 }
 
 std::string Json::dump() const {
-  rapidjson::StringBuffer buffer;
-  codec::JsonWriter writer(buffer);
-  codec::write_json(writer, *this);
-  return std::string(buffer.GetString(), buffer.GetSize());
+  std::string out;
+  codec::append_json(out, *this);
+  return out;
 }
 
 // --- type --------------------------------------------------------------------------------------

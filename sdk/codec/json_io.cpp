@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <utility>
 #include <vector>
@@ -14,9 +15,6 @@
 
 namespace tether::codec {
 
-namespace {
-
-// Length of the valid UTF-8 sequence starting at text[i], or 0 when it is not valid.
 std::size_t utf8_sequence(const unsigned char* p, std::size_t n, std::size_t i) noexcept {
   const unsigned char c = p[i];
   if (c < 0x80) return 1;
@@ -51,6 +49,28 @@ std::size_t utf8_sequence(const unsigned char* p, std::size_t n, std::size_t i) 
   }
   return len;
 }
+
+std::size_t plain_prefix(const char* p, std::size_t n) noexcept {
+  constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr std::uint64_t kHigh = 0x8080808080808080ULL;
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    std::uint64_t w;
+    std::memcpy(&w, p + i, 8);
+    // A high bit in a byte of `special` marks a byte below 0x20, '"', '\\' or non-ASCII.
+    const std::uint64_t quote = w ^ (kOnes * '"');
+    const std::uint64_t backslash = w ^ (kOnes * '\\');
+    const std::uint64_t special = (w - kOnes * 0x20) | (quote - kOnes) | (backslash - kOnes) | w;
+    if ((special & kHigh) != 0) break;
+  }
+  for (; i < n; ++i) {
+    const auto c = static_cast<unsigned char>(p[i]);
+    if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') break;
+  }
+  return i;
+}
+
+namespace {
 
 std::string replace_invalid_utf8(std::string_view text) {
   const auto* p = reinterpret_cast<const unsigned char*>(text.data());
@@ -134,6 +154,13 @@ std::int64_t decimal_magnitude(std::string_view t) noexcept {
   return nonzero ? lead + exponent : std::numeric_limits<std::int64_t>::min();
 }
 
+// GCC 12 reports moving a Json (a std::variant of strings and vectors) into a container here as
+// "maybe uninitialized" at -O2 and above: a known false positive of its variant analysis.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
 // SAX handler building a Json with an explicit stack of open containers (no recursion).
 class Builder {
  public:
@@ -146,34 +173,12 @@ class Builder {
   bool Uint64(std::uint64_t u) { return add(Json(u)); }
   bool Double(double d) { return add(Json(d)); }
   bool RawNumber(const char* s, rapidjson::SizeType length, bool) {
-    const std::string_view text(s, length);
-    const char* begin = text.data();
-    const char* end = begin + text.size();
-    if (text.empty()) return fail(JsonParseFailure::syntax, "invalid number");
-    if (text.find_first_of(".eE") == std::string_view::npos) {
-      if (text.front() == '-') {
-        std::int64_t i = 0;
-        const auto r = std::from_chars(begin, end, i);
-        if (r.ec == std::errc() && r.ptr == end) return add(Json(i));
-      } else {
-        std::uint64_t u = 0;
-        const auto r = std::from_chars(begin, end, u);
-        if (r.ec == std::errc() && r.ptr == end) return add(Json(u));
-      }
-      // Beyond int64/uint64: a double.
+    Json value;
+    std::string_view reason;
+    if (!number_from_text(std::string_view(s, length), value, reason)) {
+      return fail(JsonParseFailure::syntax, reason);
     }
-    double d = 0.0;
-    const auto r = std::from_chars(begin, end, d);
-    if (r.ptr != end) return fail(JsonParseFailure::syntax, "invalid number");
-    if (r.ec == std::errc::result_out_of_range) {
-      if (decimal_magnitude(text) > 0) {
-        return fail(JsonParseFailure::syntax, "number too big to be stored in a double");
-      }
-      d = text.front() == '-' ? -0.0 : 0.0;  // Underflow.
-    } else if (r.ec != std::errc()) {
-      return fail(JsonParseFailure::syntax, "invalid number");
-    }
-    return add(Json(d));
+    return add(std::move(value));
   }
   bool String(const char* s, rapidjson::SizeType length, bool) {
     std::string_view text(s, length);
@@ -228,7 +233,7 @@ class Builder {
     return add(std::move(value));
   }
 
-  bool add(Json value) {
+  bool add(Json&& value) {
     if (frames_.empty()) {
       root_ = std::move(value);
       return true;
@@ -248,6 +253,10 @@ class Builder {
   JsonParseFailure failure_ = JsonParseFailure::none;
   std::string reason_;
 };
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 std::string at_offset(std::string_view what, std::size_t offset) {
   std::string out(what);
@@ -301,10 +310,63 @@ Encodable check(const Json& value, std::size_t depth, std::size_t max_depth, std
 
 }  // namespace
 
+bool number_from_text(std::string_view text, Json& out, std::string_view& reason) {
+  const char* begin = text.data();
+  const char* end = begin + text.size();
+  if (text.empty()) {
+    reason = "invalid number";
+    return false;
+  }
+  if (text.find_first_of(".eE") == std::string_view::npos) {
+    if (text.front() == '-') {
+      std::int64_t i = 0;
+      const auto r = std::from_chars(begin, end, i);
+      if (r.ec == std::errc() && r.ptr == end) {
+        out = Json(i);
+        return true;
+      }
+    } else {
+      std::uint64_t u = 0;
+      const auto r = std::from_chars(begin, end, u);
+      if (r.ec == std::errc() && r.ptr == end) {
+        out = Json(u);
+        return true;
+      }
+    }
+    // Beyond int64/uint64: a double.
+  }
+  double d = 0.0;
+  const auto r = std::from_chars(begin, end, d);
+  if (r.ptr != end) {
+    reason = "invalid number";
+    return false;
+  }
+  if (r.ec == std::errc::result_out_of_range) {
+    if (decimal_magnitude(text) > 0) {
+      reason = "number too big to be stored in a double";
+      return false;
+    }
+    d = text.front() == '-' ? -0.0 : 0.0;  // Underflow.
+  } else if (r.ec != std::errc()) {
+    reason = "invalid number";
+    return false;
+  }
+  out = Json(d);
+  return true;
+}
+
 bool valid_utf8(std::string_view text) noexcept {
   const auto* p = reinterpret_cast<const unsigned char*>(text.data());
   const std::size_t n = text.size();
   for (std::size_t i = 0; i < n;) {
+    if (i + 8 <= n) {
+      std::uint64_t w;
+      std::memcpy(&w, p + i, 8);
+      if ((w & 0x8080808080808080ULL) == 0) {
+        i += 8;
+        continue;
+      }
+    }
     if (p[i] < 0x80) {
       ++i;
       continue;
@@ -317,6 +379,13 @@ bool valid_utf8(std::string_view text) noexcept {
 }
 
 JsonParseFailure parse_json(std::string_view text, Json& out, std::string& error) {
+  if (parse_json_fast(text, out)) return JsonParseFailure::none;
+  // Invalid JSON, or something the fast path leaves here: the full parser decides and names
+  // the problem.
+  return parse_json_full(text, out, error);
+}
+
+JsonParseFailure parse_json_full(std::string_view text, Json& out, std::string& error) {
   out = Json();
   // MemoryStream reads exactly `text` (no terminator needed) and reports '\0' at its end.
   rapidjson::MemoryStream stream(text.data(), text.size());

@@ -25,6 +25,8 @@ enum class JsonParseFailure {
 /// Parses `text` as Json::parse does. On failure `out` is left null and `error` holds a one-line
 /// reason ending in " at offset N".
 JsonParseFailure parse_json(std::string_view text, Json& out, std::string& error);
+/// parse_json without the fast path: RapidJSON's reader (iterative) building the Json.
+JsonParseFailure parse_json_full(std::string_view text, Json& out, std::string& error);
 
 using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
 
@@ -36,6 +38,32 @@ void write_json(JsonWriter& writer, const Json& value);
 
 /// Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above U+10FFFF.
 bool valid_utf8(std::string_view text) noexcept;
+
+/// Length of the valid UTF-8 sequence starting at p[i] (i < n), or 0 when it is not valid.
+std::size_t utf8_sequence(const unsigned char* p, std::size_t n, std::size_t i) noexcept;
+
+/// How many leading bytes of p[0, n) a JSON string holds as they are: printable ASCII other
+/// than '"' and '\\' (eight bytes per step).
+std::size_t plain_prefix(const char* p, std::size_t n) noexcept;
+
+/// Appends `text` as a JSON string, byte for byte what write_string writes (invalid UTF-8 as
+/// U+FFFD).
+void append_string(std::string& out, std::string_view text);
+/// Appends `value` as compact JSON, byte for byte what write_json writes.
+void append_json(std::string& out, const Json& value);
+/// Appends `value` only when check_encodable(value, ..., max_depth) would accept it; false
+/// otherwise (`out` then holds a partial text).
+bool append_encodable(std::string& out, const Json& value, std::size_t max_depth);
+
+/// A JSON number's text (valid syntax) as Json: an integer when it fits int64 or uint64, else a
+/// double. False with `reason` for a number too big for a double.
+bool number_from_text(std::string_view text, Json& out, std::string_view& reason);
+
+/// The fast path of parse_json: parses common JSON straight into `out` (no SAX events). False
+/// when the text is not JSON or holds what it leaves to the full parser (\u escapes, numbers
+/// with an exponent, nesting deeper than 32); `out` is then unspecified. When true, `out` equals what
+/// parse_json gives.
+bool parse_json_fast(std::string_view text, Json& out);
 
 /// Whether `value` can be sent as it is: no deeper than `max_depth` levels of arrays and objects,
 /// every string and key valid UTF-8, every double finite. On failure `error` names the problem

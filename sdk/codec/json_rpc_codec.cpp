@@ -87,29 +87,30 @@ class JsonRpcCodec final : public Codec {
               std::string(codec::type_with_article(params.type()));
       return false;
     }
-    if (!codec::check_encodable(params, "params", Json::max_depth - 1, error)) return false;
-    rapidjson::StringBuffer buffer;
-    codec::JsonWriter writer(buffer);
-    writer.StartObject();
-    codec::write_key(writer, "jsonrpc");
-    codec::write_string(writer, "2.0");
-    codec::write_key(writer, "method");
-    codec::write_string(writer, method);
+    // Written straight into `out` (the same text RapidJSON's writer gives); the params are
+    // checked as they are written, and only a failure walks them again for the reason.
+    out.reserve(method.size() + (id != nullptr ? id->size() : 0) + 64);
+    out += "{\"jsonrpc\":\"2.0\",\"method\":";
+    codec::append_string(out, method);
     if (!params.is_null()) {
-      codec::write_key(writer, "params");
-      codec::write_json(writer, params);
-    }
-    if (id != nullptr) {
-      codec::write_key(writer, "id");
-      std::int64_t number = 0;
-      if (numeric_id(*id, number)) {
-        writer.Int64(number);
-      } else {
-        codec::write_string(writer, *id);
+      out += ",\"params\":";
+      if (!codec::append_encodable(out, params, Json::max_depth - 1)) {
+        out.clear();
+        if (!codec::check_encodable(params, "params", Json::max_depth - 1, error)) return false;
+        error = "field \"params\" cannot be encoded";
+        return false;
       }
     }
-    writer.EndObject();
-    out.assign(buffer.GetString(), buffer.GetSize());
+    if (id != nullptr) {
+      out += ",\"id\":";
+      std::int64_t number = 0;
+      if (numeric_id(*id, number)) {
+        out.append(*id);  // digits without a leading zero: the number's own text
+      } else {
+        codec::append_string(out, *id);
+      }
+    }
+    out.push_back('}');
     return true;
   }
 

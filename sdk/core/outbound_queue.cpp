@@ -21,7 +21,26 @@ bool expired(const Outgoing& message, TimePoint now) {
 
 }  // namespace
 
-OutboundQueue::OutboundQueue(QueueLimits limits) : limits_(limits) {}
+OutboundQueue::OutboundQueue(QueueLimits limits)
+    : limits_(limits),
+      blocks_(std::make_shared<protocol::BlockCache>()),
+      in_flight_(Line::allocator_type(blocks_)),
+      waiting_(Line::allocator_type(blocks_)) {}
+
+PushResult OutboundQueue::push(MessageId id, bool binary, std::string_view payload,
+                               std::optional<TimePoint> expires_at, TimePoint now, bool ready) {
+  Outgoing message;
+  message.id = id;
+  message.binary = binary;
+  message.expires_at = expires_at;
+  if (!spare_.empty() && payload.size() <= kSpareCapacity) {
+    message.payload = std::move(spare_.back());
+    spare_.pop_back();
+    spare_bytes_ -= message.payload.capacity();
+  }
+  message.payload.assign(payload.data(), payload.size());
+  return push(std::move(message), now, ready);
+}
 
 PushResult OutboundQueue::push(Outgoing message, TimePoint now, bool ready) {
   const std::size_t size = message.payload.size();
@@ -30,6 +49,7 @@ PushResult OutboundQueue::push(Outgoing message, TimePoint now, bool ready) {
     ++accepted_;
     ++dropped_;
     emit(Event::dropped, message.id, size, DropReason::ttl);
+    recycle(std::move(message.payload));
     return {PushOutcome::dropped, errc{}};
   }
 
@@ -38,6 +58,7 @@ PushResult OutboundQueue::push(Outgoing message, TimePoint now, bool ready) {
       case OverflowPolicy::reject:
         ++rejected_;
         emit(Event::dropped, message.id, size, DropReason::overflow);
+        recycle(std::move(message.payload));
         return {PushOutcome::rejected, errc::queue_full};
       case OverflowPolicy::drop_oldest:
         // Evict only when that makes room: in flight messages stay, whatever happens.
@@ -51,6 +72,7 @@ PushResult OutboundQueue::push(Outgoing message, TimePoint now, bool ready) {
         ++accepted_;
         ++dropped_;
         emit(Event::dropped, message.id, size, DropReason::overflow);
+        recycle(std::move(message.payload));
         return {PushOutcome::dropped, errc{}};
     }
   }
@@ -97,6 +119,7 @@ std::vector<const Outgoing*> OutboundQueue::take_ready(std::size_t budget_bytes,
 bool OutboundQueue::on_sent(MessageId id) {
   if (in_flight_.empty() || in_flight_.front().message.id != id) return false;
   const std::size_t size = in_flight_.front().message.payload.size();
+  recycle(std::move(in_flight_.front().message.payload));
   in_flight_.pop_front();
   in_flight_bytes_ -= size;
   bytes_ -= size;
@@ -140,6 +163,7 @@ void OutboundQueue::drop_all(DropReason reason) {
   while (!in_flight_.empty()) {
     const MessageId id = in_flight_.front().message.id;
     const std::size_t size = in_flight_.front().message.payload.size();
+    recycle(std::move(in_flight_.front().message.payload));
     in_flight_.pop_front();
     in_flight_bytes_ -= size;
     bytes_ -= size;
@@ -177,6 +201,21 @@ bool OutboundQueue::fits(std::size_t count, std::size_t bytes, std::size_t size)
          bytes <= limits_.max_bytes - size;
 }
 
+void OutboundQueue::recycle(std::string&& payload) noexcept {
+  const std::size_t capacity = payload.capacity();
+  // Short payloads live inside the string (no buffer to keep); long ones are not worth keeping.
+  if (capacity <= std::string().capacity() || capacity > kSpareCapacity ||
+      spare_bytes_ + capacity > kSpareBytes) {
+    return;
+  }
+  try {
+    spare_.push_back(std::move(payload));
+  } catch (...) {
+    return;  // not kept: the buffer is released with the entry
+  }
+  spare_bytes_ += capacity;
+}
+
 void OutboundQueue::emit(Event::Kind kind, MessageId id, std::size_t bytes, DropReason reason) {
   events_.push_back(Event{kind, id, bytes, reason, queued()});
 }
@@ -184,6 +223,7 @@ void OutboundQueue::emit(Event::Kind kind, MessageId id, std::size_t bytes, Drop
 void OutboundQueue::drop_waiting_front(DropReason reason) {
   const MessageId id = waiting_.front().message.id;
   const std::size_t size = waiting_.front().message.payload.size();
+  recycle(std::move(waiting_.front().message.payload));
   waiting_.pop_front();
   bytes_ -= size;
   ++dropped_;
@@ -205,8 +245,7 @@ void OutboundQueue::add_deadline(const Entry& entry) {
   std::push_heap(deadlines_.begin(), deadlines_.end(), EarliestFirst{});
 }
 
-std::deque<OutboundQueue::Entry>::const_iterator OutboundQueue::find_waiting(
-    std::uint64_t seq) const {
+OutboundQueue::Line::const_iterator OutboundQueue::find_waiting(std::uint64_t seq) const {
   const auto it =
       std::lower_bound(waiting_.begin(), waiting_.end(), seq,
                        [](const Entry& entry, std::uint64_t wanted) { return entry.seq < wanted; });

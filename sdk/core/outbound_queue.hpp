@@ -24,11 +24,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "protocol/block_cache.hpp"
 #include "tether/error.hpp"
 #include "tether/events.hpp"
 #include "tether/options.hpp"
@@ -106,6 +108,10 @@ class OutboundQueue {
   ///    larger than max_bytes), nothing is evicted and the new message is dropped (overflow).
   /// A message already expired (`now >= *expires_at`) is accepted and dropped (ttl) at once.
   PushResult push(Outgoing message, TimePoint now, bool ready);
+  /// The same for a payload given by view: it is copied into a buffer the queue kept from a
+  /// message that left it, so that a steady flow of small messages allocates nothing.
+  PushResult push(MessageId id, bool binary, std::string_view payload,
+                  std::optional<TimePoint> expires_at, TimePoint now, bool ready);
 
   /// Hands the oldest waiting messages to the transport, in order, while their payload bytes
   /// together stay within `budget_bytes`; when nothing is in flight, the first message goes even
@@ -175,17 +181,28 @@ class OutboundQueue {
     std::uint64_t seq = 0;
   };
 
+  using Line = std::deque<Entry, protocol::RecyclingAllocator<Entry>>;
+
   bool fits(std::size_t count, std::size_t bytes, std::size_t size) const noexcept;
+  /// Keeps the buffer of a payload that left the queue for a later push (within bounds).
+  void recycle(std::string&& payload) noexcept;
   void emit(Event::Kind kind, MessageId id, std::size_t bytes, DropReason reason = DropReason{});
   void drop_waiting_front(DropReason reason);
   void requeue_in_flight();
   void add_deadline(const Entry& entry);
-  std::deque<Entry>::const_iterator find_waiting(std::uint64_t seq) const;
+  Line::const_iterator find_waiting(std::uint64_t seq) const;
   void prune_deadlines();
 
+  // Kept payload buffers: at most kSpareCapacity bytes each, kSpareBytes together.
+  static constexpr std::size_t kSpareCapacity = 1024;
+  static constexpr std::size_t kSpareBytes = 256 * 1024;
+
   QueueLimits limits_;
-  std::deque<Entry> in_flight_;
-  std::deque<Entry> waiting_;
+  std::shared_ptr<protocol::BlockCache> blocks_;  // shared by both lines: entries move between them
+  Line in_flight_;
+  Line waiting_;
+  std::vector<std::string> spare_;
+  std::size_t spare_bytes_ = 0;
   std::vector<Deadline> deadlines_;  // min-heap of waiting expiries; stale entries pruned lazily
   std::vector<Event> events_;
   std::uint64_t next_seq_ = 0;

@@ -15,14 +15,18 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <map>
+#include <functional>
 #include <optional>
 #include <string>
-#include <unordered_map>
+#include <string_view>
 #include <vector>
 
 #include "tether/error.hpp"
 #include "tether/events.hpp"
+
+namespace tether {
+struct Response;
+}  // namespace tether
 
 namespace tether::core {
 
@@ -31,7 +35,9 @@ using TimePoint = std::chrono::steady_clock::time_point;
 struct TrackedRequest {
   std::string id;
   MessageId message = 0;  ///< The queue message carrying it (0 once re-sent outside the queue).
-  std::string text;       ///< The encoded request (kept for a retry).
+  std::string text;       ///< The encoded request (kept for a retry; may be empty otherwise).
+  /// Who gets the result; carried along, never called by the tracker.
+  std::function<void(const Response&)> on_result;
   std::optional<TimePoint> deadline;
   bool retry_on_reconnect = false;
   bool written = false;
@@ -81,24 +87,94 @@ class RequestTracker {
   /// The client finished: every pending request ends with `error`.
   std::vector<EndedRequest> fail_all(errc error);
 
+  /// The earliest deadline of a pending request.
   std::optional<TimePoint> next_deadline() const;
-  std::size_t pending() const noexcept { return requests_.size(); }
-  bool empty() const noexcept { return requests_.empty(); }
+  std::size_t pending() const noexcept { return pending_; }
+  bool empty() const noexcept { return pending_ == 0; }
   std::uint64_t unmatched() const noexcept { return unmatched_; }
 
  private:
+  // Pending requests live in slots (reused once they end) found through two open-addressing
+  // indexes, by id and by queue message: no allocation per request once warm, and lookups that
+  // touch one or two cache lines.
   struct Entry {
     TrackedRequest request;
     std::uint64_t seq = 0;  // add order
-    bool resend = false;    // waiting for take_resend()
+    bool used = false;
+    bool resend = false;  // waiting for take_resend()
   };
-  using Map = std::unordered_map<std::string, Entry>;
+  static constexpr std::uint32_t kNone = 0xFFFFFFFFu;
 
-  EndedRequest remove(Map::iterator it, errc error);
+  /// Linear probing over a power-of-two table of (hash, slot); deletion shifts back, so there
+  /// are no tombstones.
+  class Index {
+   public:
+    template <class Match>
+    std::uint32_t find(std::uint64_t hash, Match&& match) const {
+      if (size_ == 0) return kNone;
+      for (std::size_t i = hash & mask_;; i = (i + 1) & mask_) {
+        const Bucket& b = buckets_[i];
+        if (b.slot == kNone) return kNone;
+        if (b.hash == hash && match(b.slot)) return b.slot;
+      }
+    }
+    void insert(std::uint64_t hash, std::uint32_t slot);
+    /// Removes the bucket holding `slot` (found by its hash).
+    void erase(std::uint64_t hash, std::uint32_t slot);
 
-  Map requests_;
-  std::unordered_map<MessageId, std::string> by_message_;
-  std::map<std::pair<TimePoint, std::uint64_t>, std::string> deadlines_;
+   private:
+    struct Bucket {
+      std::uint64_t hash = 0;
+      std::uint32_t slot = kNone;
+    };
+    std::vector<Bucket> buckets_;
+    std::size_t mask_ = 0;
+    std::size_t size_ = 0;
+  };
+
+  // A request's deadline. Requests mostly share one timeout, so deadlines mostly arrive in
+  // order: those go to a FIFO (O(1)), the others to a min-heap. Entries of requests that ended
+  // stay until they reach the front (or the lists are compacted): ending a request costs
+  // nothing here.
+  struct Deadline {
+    TimePoint at;
+    std::uint64_t seq;
+    std::uint32_t slot;
+    bool before(const Deadline& other) const noexcept {
+      return at != other.at ? at < other.at : seq < other.seq;
+    }
+    // std::push_heap keeps the greatest on top: the earliest deadline is the greatest.
+    bool operator<(const Deadline& other) const noexcept { return other.before(*this); }
+  };
+
+  static std::uint64_t hash_id(std::string_view id) noexcept;
+  static std::uint64_t hash_message(MessageId message) noexcept;
+  std::uint32_t find_id(const std::string& id) const;
+  std::uint32_t find_message(MessageId message) const;
+  EndedRequest remove(std::uint32_t slot, errc error);
+  /// Whether a heap entry still belongs to a pending request.
+  bool live(const Deadline& d) const noexcept {
+    return slots_[d.slot].used && slots_[d.slot].seq == d.seq;
+  }
+  /// Drops ended requests' entries from the fronts.
+  void prune() const;
+  /// The earliest live deadline (after prune()), or nullptr.
+  const Deadline* earliest() const;
+  /// Removes the entry earliest() returned.
+  void pop_earliest();
+  /// Drops every ended request's entry once they are half of the entries.
+  void compact();
+  /// The used slots in add order.
+  std::vector<std::uint32_t> in_order() const;
+
+  std::vector<Entry> slots_;
+  std::vector<std::uint32_t> free_;
+  std::size_t pending_ = 0;
+  Index by_id_;
+  Index by_message_;
+  mutable std::vector<Deadline> fifo_;  // from fifo_head_, earliest first
+  mutable std::size_t fifo_head_ = 0;
+  mutable std::vector<Deadline> out_of_order_;  // a heap (std::push_heap order)
   std::uint64_t next_seq_ = 0;
   std::uint64_t unmatched_ = 0;
 };

@@ -52,7 +52,52 @@ FrameWriter::FrameWriter(WriterOptions options, MaskKeyPool* masks)
 void FrameWriter::push_message(Opcode op, std::string payload, std::uint64_t tag) {
   pending_bytes_ += payload.size();
   ++live_messages_;
-  messages_.push_back(Message{op, std::move(payload), tag});
+  const std::size_t size = payload.size();
+  messages_.push_back(Message{op, std::move(payload), tag, size});
+}
+
+void FrameWriter::push_message_copy(Opcode op, std::string_view payload, std::uint64_t tag) {
+  if (payload.size() > kArenaMessage) {
+    push_message(op, std::string(payload), tag);
+    return;
+  }
+  if (arena_messages_ == 0) {
+    arena_.clear();
+    arena_base_ = arena_front_ = 0;
+  } else if (const std::size_t consumed = arena_front_ - arena_base_;
+             consumed >= 64 * 1024 && consumed >= arena_.size() / 2) {
+    // A writer that never empties: drop the consumed front now and then (amortized O(1)).
+    arena_.erase(0, consumed);
+    arena_base_ = arena_front_;
+  }
+  Message message{op, std::string(), tag, payload.size()};
+  message.in_arena = true;
+  message.arena_at = arena_base_ + arena_.size();
+  arena_.append(payload.data(), payload.size());
+  ++arena_messages_;
+  pending_bytes_ += payload.size();
+  ++live_messages_;
+  messages_.push_back(std::move(message));
+}
+
+void FrameWriter::push_message_view(Opcode op, std::string_view payload, std::uint64_t tag) {
+  Message message{op, std::string(), tag, payload.size()};
+  message.view = payload.data();
+  pending_bytes_ += payload.size();
+  ++live_messages_;
+  messages_.push_back(std::move(message));
+}
+
+void FrameWriter::pop_message() {
+  const Message& message = messages_.front();
+  if (message.in_arena) {
+    arena_front_ = message.arena_at + message.size;
+    if (--arena_messages_ == 0) {
+      arena_.clear();
+      arena_base_ = arena_front_ = 0;
+    }
+  }
+  messages_.pop_front();
 }
 
 void FrameWriter::push_control(Opcode op, std::string_view payload) {
@@ -108,12 +153,12 @@ std::size_t FrameWriter::fill(std::uint8_t* out, std::size_t cap,
       if (!controls_.empty()) break;
       while (!messages_.empty() && messages_.front().dropped) {
         dropped_tags_.push_back(messages_.front().tag);
-        messages_.pop_front();
+        pop_message();
       }
       if (messages_.empty()) break;
 
       Message& message = messages_.front();
-      const std::size_t left = message.payload.size() - message.offset;
+      const std::size_t left = message.size - message.offset;
       const std::size_t len =
           options_.fragment_size != 0 ? std::min(left, options_.fragment_size) : left;
       if (cap - written < frame_header_size(len, masked)) break;
@@ -134,8 +179,7 @@ std::size_t FrameWriter::fill(std::uint8_t* out, std::size_t cap,
     const std::size_t take =
         static_cast<std::size_t>(std::min<std::uint64_t>(frame_left_, cap - written));
     if (take != 0) {
-      const auto* src =
-          reinterpret_cast<const std::uint8_t*>(message.payload.data()) + message.offset;
+      const auto* src = reinterpret_cast<const std::uint8_t*>(payload_of(message)) + message.offset;
       if (masked) {
         phase_ = mask_copy(out + written, src, take, key_, phase_);
       } else {
@@ -150,9 +194,9 @@ std::size_t FrameWriter::fill(std::uint8_t* out, std::size_t cap,
     in_frame_ = false;
     // Frames of a non-empty message are never empty, so the frame that reaches the end of the
     // payload is the final one (and an empty message is a single empty frame).
-    if (message.offset == message.payload.size() && !message.dropped) {
+    if (message.offset == message.size && !message.dropped) {
       if (completed != nullptr) completed->push_back(message.tag);
-      messages_.pop_front();
+      pop_message();
       --live_messages_;
     }
   }
@@ -164,10 +208,10 @@ void FrameWriter::clear_data() {
   if (in_frame_) {
     Message& current = *it++;
     const std::size_t frame_end = current.offset + static_cast<std::size_t>(frame_left_);
-    if (frame_end != current.payload.size() && !current.dropped) {
+    if (frame_end != current.size && !current.dropped) {
       // Its payload stays until the frame is finished; the bytes after the frame are dropped.
       current.dropped = true;
-      pending_bytes_ -= current.payload.size() - frame_end;
+      pending_bytes_ -= current.size - frame_end;
       --live_messages_;
     }
   }
@@ -175,9 +219,9 @@ void FrameWriter::clear_data() {
   for (; it != messages_.end(); ++it) {
     if (it->dropped) continue;
     it->dropped = true;
-    pending_bytes_ -= it->payload.size() - it->offset;
+    pending_bytes_ -= it->size - it->offset;
     --live_messages_;
-    std::string().swap(it->payload);
+    std::string().swap(it->payload);  // an arena payload stays until the message leaves
     it->offset = 0;
   }
 }
@@ -189,6 +233,8 @@ std::vector<std::uint64_t> FrameWriter::clear() {
   for (const Message& message : messages_) tags.push_back(message.tag);
   messages_.clear();
   live_messages_ = 0;
+  std::string().swap(arena_);
+  arena_base_ = arena_front_ = arena_messages_ = 0;
   controls_.clear();
   control_offset_ = 0;
   pending_bytes_ = 0;

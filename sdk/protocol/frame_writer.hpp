@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "protocol/block_cache.hpp"
 #include "protocol/frame.hpp"
 #include "protocol/random.hpp"
 
@@ -38,6 +39,12 @@ class FrameWriter {
   /// Queues a data message (text or binary). `tag` is reported by fill() once the message's last
   /// byte has been written to an output buffer.
   void push_message(Opcode op, std::string payload, std::uint64_t tag = 0);
+  /// The same, copying `payload`: a small message goes into the writer's own buffer (no
+  /// allocation per message once the buffer has grown), a larger one into a string of its own.
+  void push_message_copy(Opcode op, std::string_view payload, std::uint64_t tag = 0);
+  /// The same without a copy: the bytes `payload` points to must stay valid and unchanged until
+  /// the message is completed by fill() or dropped by clear().
+  void push_message_view(Opcode op, std::string_view payload, std::uint64_t tag = 0);
   /// Queues a ping, pong or close frame (payload ≤ 125 bytes; a longer one is cut to 125). It goes
   /// out before the next data frame: between fragments of a message, never inside a frame.
   void push_control(Opcode op, std::string_view payload);
@@ -73,15 +80,36 @@ class FrameWriter {
  private:
   struct Message {
     Opcode op;
-    std::string payload;
+    std::string payload;  // empty when the payload is in arena_
     std::uint64_t tag;
-    std::size_t offset = 0;  // payload bytes already framed
-    bool dropped = false;    // by clear_data(): not to be framed (beyond the current frame)
+    std::size_t size = 0;      // payload bytes
+    std::size_t arena_at = 0;  // where the payload starts in arena_ (a position, see arena_base_)
+    std::size_t offset = 0;    // payload bytes already framed
+    bool in_arena = false;
+    const char* view = nullptr;  // the payload when the caller keeps it (push_message_view)
+    bool dropped = false;        // by clear_data(): not to be framed (beyond the current frame)
   };
+  /// Small payloads (up to this size) are copied into arena_.
+  static constexpr std::size_t kArenaMessage = 4096;
+
+  const char* payload_of(const Message& message) const noexcept {
+    if (message.view != nullptr) return message.view;
+    return message.in_arena ? arena_.data() + (message.arena_at - arena_base_)
+                            : message.payload.data();
+  }
+  /// The front message leaves messages_.
+  void pop_message();
 
   WriterOptions options_;
   MaskKeyPool* masks_;
-  std::deque<Message> messages_;
+  std::deque<Message, RecyclingAllocator<Message>> messages_;
+  // The payloads of queued small messages, back to back in queue order. Positions in it are
+  // counted from the start of the buffer's use: byte `p` is arena_[p - arena_base_], so trimming
+  // the consumed front moves no message's position.
+  std::string arena_;
+  std::size_t arena_base_ = 0;
+  std::size_t arena_front_ = 0;       // where the oldest queued small payload starts
+  std::size_t arena_messages_ = 0;    // messages_ whose payload is in arena_
   std::deque<std::string> controls_;  // complete, already encoded control frames
   std::size_t control_offset_ = 0;    // bytes of controls_.front() already written
   std::size_t pending_bytes_ = 0;

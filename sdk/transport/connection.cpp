@@ -1,5 +1,6 @@
 #include "transport/connection.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <utility>
 
@@ -10,9 +11,10 @@ namespace tether::transport {
 
 namespace {
 
-constexpr std::size_t kWriteBuffer = 256 * 1024;       // one send() worth of coalesced frames
-constexpr std::size_t kFirstWriteBuffer = 16 * 1024;   // until more is pending: idle stays small
-constexpr std::size_t kWriteBudget = 4 * 1024 * 1024;  // per writable event, then reads get a turn
+constexpr std::size_t kWriteBuffer = 256 * 1024;            // one send() worth of coalesced frames
+constexpr std::size_t kKeptWriteBuffer = 2 * kWriteBuffer;  // a larger out_ shrinks once drained
+constexpr std::size_t kFirstWriteBuffer = 16 * 1024;        // until more is pending: idle stays small
+constexpr std::size_t kWriteBudget = 4 * 1024 * 1024;       // per writable event, then reads get a turn
 constexpr std::size_t kMaxReasonBytes = 123;
 
 std::string truncate_reason(std::string_view reason) {
@@ -302,6 +304,20 @@ bool Connection::send(protocol::Opcode op, std::string payload, std::uint64_t ta
   return true;
 }
 
+bool Connection::send_copy(protocol::Opcode op, std::string_view payload, std::uint64_t tag) {
+  if (phase_ != Phase::open) return false;
+  writer_.push_message_copy(op, payload, tag);
+  request_flush();
+  return true;
+}
+
+bool Connection::send_view(protocol::Opcode op, std::string_view payload, std::uint64_t tag) {
+  if (phase_ != Phase::open) return false;
+  writer_.push_message_view(op, payload, tag);
+  request_flush();
+  return true;
+}
+
 bool Connection::ping(std::string_view payload) {
   if (phase_ != Phase::open) return false;
   writer_.push_control(protocol::Opcode::ping, payload.substr(0, protocol::kMaxControlPayload));
@@ -369,6 +385,11 @@ void Connection::flush() {
     budget -= std::min(budget, static_cast<std::size_t>(sent));
     if (out_begin_ == out_end_) {
       out_begin_ = out_end_ = 0;
+      if (out_.size() > kKeptWriteBuffer) {
+        // It grew to hold a burst of TLS output: give the memory back.
+        out_.resize(kWriteBuffer);
+        out_.shrink_to_fit();
+      }
       if (!out_tags_.empty()) {
         std::vector<std::uint64_t> done;
         done.swap(out_tags_);
@@ -423,7 +444,6 @@ bool Connection::refill() {
   out_end_ = tls_->read_ciphertext(out_.data(), out_.size());
   return out_end_ > 0;
 }
-
 
 void Connection::request_flush() {
   if (!socket_.valid() || writable_requested_) return;

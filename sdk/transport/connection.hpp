@@ -89,7 +89,13 @@ class Connection final : private RawSocketHandler, private protocol::FrameSink {
   void start();
   /// Queues a data message; false when the connection is not open (nothing queued).
   bool send(protocol::Opcode op, std::string payload, std::uint64_t tag);
+  /// The same, copying `payload` (small messages into the frame writer's own buffer).
+  bool send_copy(protocol::Opcode op, std::string_view payload, std::uint64_t tag);
+  /// The same without a copy: the bytes stay valid and unchanged until on_sent(tag) or on_end().
+  bool send_view(protocol::Opcode op, std::string_view payload, std::uint64_t tag);
   bool ping(std::string_view payload);
+  /// Writes what is pending now instead of at the next writable event (may end the connection).
+  void write_now() { flush(); }
   /// Starts the closing handshake (or ends an attempt that has not opened yet).
   void close(std::uint16_t code, std::string_view reason);
   /// Ends the connection now with `code` as the error (heartbeat timeout, ...).

@@ -1,6 +1,7 @@
 // libFuzzer target for tether::Json and the message codecs (built and run by scripts/fuzz.sh).
 //
 // Every input goes to Json::parse and to the decode of each codec. Any inconsistency aborts:
+//   - the fast parser and writer must agree with the RapidJSON paths (check_fast_paths);
 //   - a parsed value must dump to text that parses back identical (same types, same bits of
 //     every double, same member order) and dumps to the same text again;
 //   - accessors must agree with the type of each value;
@@ -21,6 +22,7 @@
 #include <string_view>
 #include <vector>
 
+#include "codec/json_io.hpp"
 #include "tether/codec.hpp"
 #include "tether/json.hpp"
 
@@ -123,7 +125,32 @@ std::size_t check_accessors(const Json& v) {
   return 0;
 }
 
+// The fast parser and the fast writer against the RapidJSON paths they stand in for: the fast
+// parser accepts only what the full parser accepts, with an identical value, and the writer
+// gives RapidJSON's Writer's bytes.
+void check_fast_paths(std::string_view text) {
+  Json fast;
+  const bool fast_ok = tether::codec::parse_json_fast(text, fast);
+  Json full;
+  std::string error;
+  const bool full_ok =
+      tether::codec::parse_json_full(text, full, error) == tether::codec::JsonParseFailure::none;
+  if (fast_ok) {
+    check(full_ok, "the fast parser accepts what the full parser refuses", error);
+    check(identical(fast, full), "the fast parser gives another value", text);
+  }
+  if (!full_ok) return;
+  rapidjson::StringBuffer buffer;
+  tether::codec::JsonWriter writer(buffer);
+  tether::codec::write_json(writer, full);
+  std::string appended;
+  tether::codec::append_json(appended, full);
+  check(appended == std::string_view(buffer.GetString(), buffer.GetSize()),
+        "append_json differs from the RapidJSON writer", appended);
+}
+
 void check_json(std::string_view text) {
+  check_fast_paths(text);
   std::string error;
   const std::optional<Json> parsed = Json::parse(text, &error);
   if (!parsed) {

@@ -3,7 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstdlib>
+#include <mutex>
 #include <random>
 #include <string>
 #include <thread>
@@ -49,27 +52,78 @@ errc first_error(ClientHarness& h) {
   return errors.empty() ? errc{} : errors.front().code;
 }
 
-void expect_round_trips(const std::string& url) {
+// `from_callback`: the first echo's callback sends every other message, largest first, on the
+// loop thread, where a large one finding nothing queued is written straight to the socket (whole,
+// or partly with the rest kept by the connection and the message by the queue).
+void expect_round_trips(const std::string& url, bool from_callback = false) {
   const std::vector<std::size_t> sizes = {0, 1, 125, 126, 65535, 65536, 1 << 20, 16u << 20};
   auto options = direct(url);
   // Everything is sent at once: about 34 MiB wait in the queue (default bound 16 MiB).
   options.queue.max_bytes = 64u << 20;
   ClientHarness h(options);
-  ASSERT_FALSE(h.start());
-  ASSERT_TRUE(h.wait_open());
   std::mt19937 rng(7);
   std::vector<Received> expected;
   for (std::size_t size : sizes) {
     expected.push_back({MessageKind::text, random_text(size, rng)});
     expected.push_back({MessageKind::binary, random_bytes(size, rng)});
   }
-  for (const auto& m : expected) {
-    auto result = m.kind == MessageKind::text ? h.client().send(m.data)
-                                              : h.client().send_binary(m.data);
-    ASSERT_TRUE(result);
+  // Largest first after the first echo: the 16 MiB one finds the connection idle.
+  if (from_callback) std::reverse(expected.begin() + 1, expected.end());
+  auto send_from = [&h, &expected](std::size_t first) {
+    std::size_t refused = 0;
+    for (std::size_t i = first; i < expected.size(); ++i) {
+      const auto& m = expected[i];
+      auto result =
+          m.kind == MessageKind::text ? h.client().send(m.data) : h.client().send_binary(m.data);
+      if (!result) ++refused;
+    }
+    return refused;
+  };
+  std::atomic<std::size_t> refused{0};
+  std::mutex mutex;
+  std::vector<Received> echoes;
+  if (from_callback) {
+    h.client().on_open([&](const OpenInfo&) {
+      const auto& m = expected.front();
+      if (!(m.kind == MessageKind::text ? h.client().send(m.data) : h.client().send_binary(m.data)))
+        ++refused;
+    });
+    h.client().on_message([&](const Message& m) {
+      std::size_t n = 0;
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        echoes.push_back({m.kind, std::string(m.data)});
+        n = echoes.size();
+      }
+      if (n == 1) refused += send_from(1);
+    });
   }
-  ASSERT_TRUE(h.wait_messages(expected.size(), 60s)) << h.messages().size() << " received";
-  auto got = h.messages();
+  ASSERT_FALSE(h.start());
+  if (!from_callback) {
+    ASSERT_TRUE(h.wait_open());
+    refused = send_from(0);
+  }
+  ASSERT_EQ(refused.load(), 0u);
+  std::vector<Received> got;
+  if (from_callback) {
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    for (;;) {
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (echoes.size() >= expected.size()) {
+          got = echoes;
+          break;
+        }
+      }
+      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "not every echo arrived";
+      std::this_thread::sleep_for(10ms);
+    }
+  } else {
+    ASSERT_TRUE(h.wait_messages(expected.size(), 60s)) << h.messages().size() << " received";
+    got = h.messages();
+  }
+  ASSERT_TRUE(h.wait_sent(expected.size()));
+  ASSERT_EQ(got.size(), expected.size());
   for (std::size_t i = 0; i < expected.size(); ++i) {
     EXPECT_EQ(got[i].kind, expected[i].kind) << "message " << i;
     EXPECT_TRUE(got[i].data == expected[i].data) << "message " << i << " of "
@@ -90,6 +144,16 @@ TEST(TransportPython, RoundTripsAreByteExactAtEverySize) {
 TEST(TransportOwnServer, RoundTripsAreByteExactAtEverySize) {
   auto server = start_tether_server();
   expect_round_trips(ws_url(server, "/echo"));
+}
+
+TEST(TransportPython, RoundTripsSentFromACallbackAreByteExact) {
+  auto server = start_python_echo();
+  expect_round_trips(ws_url(server), true);
+}
+
+TEST(TransportOwnServer, RoundTripsSentFromACallbackAreByteExact) {
+  auto server = start_tether_server();
+  expect_round_trips(ws_url(server, "/echo"), true);
 }
 
 TEST(TransportPython, ServerFragmentedMessagesWithPingsBetweenFragments) {

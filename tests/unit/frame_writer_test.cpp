@@ -578,6 +578,123 @@ TEST(FrameWriter, MessagesPushedAfterClearDataAreSentAndReportedInOrder) {
   EXPECT_THAT(writer.clear(), ElementsAre(2u, 4u));
 }
 
+// --- Copied messages ----------------------------------------------------------------------------
+
+TEST(FrameWriter, CopiedMessagesMatchOwnedOnesAcrossSmallFills) {
+  // Small copies share the writer's buffer, a large one gets a string of its own: the wire bytes
+  // are the same as with owned payloads, whatever the fill sizes.
+  SeededSource random_a(21);
+  SeededSource random_b(21);
+  MaskKeyPool copy_masks(random_a);
+  MaskKeyPool owned_masks(random_b);
+  FrameWriter copying(WriterOptions{}, &copy_masks);
+  FrameWriter owning(WriterOptions{}, &owned_masks);
+  std::mt19937 rng(4);
+  std::vector<std::string> expected;
+  for (std::uint64_t i = 1; i <= 300; ++i) {
+    std::string payload(i == 150 ? 10000 : rng() % 200, '\0');
+    for (char& c : payload) c = static_cast<char>(rng());
+    const std::string copy = payload;  // the view's bytes are gone after the call
+    copying.push_message_copy(Opcode::binary, copy, i);
+    expected.push_back("binary:" + payload);
+    owning.push_message(Opcode::binary, std::move(payload), i);
+  }
+  EXPECT_EQ(copying.pending_bytes(), owning.pending_bytes());
+  std::string copied;
+  std::string owned;
+  std::vector<std::uint64_t> copied_tags;
+  std::vector<std::uint64_t> owned_tags;
+  std::uint8_t buffer[997];
+  const std::size_t caps[] = {14, 997, 61, 300};
+  for (std::size_t i = 0; !copying.empty(); ++i) {
+    const std::size_t n = copying.fill(buffer, caps[i % 4], &copied_tags);
+    ASSERT_GT(n, 0u);
+    copied.append(reinterpret_cast<const char*>(buffer), n);
+  }
+  owned = drain(owning, 997, &owned_tags);
+  EXPECT_EQ(copied, owned);
+  EXPECT_EQ(copied_tags, owned_tags);
+  EXPECT_EQ(decode_as_peer(copied, Role::client), expected);
+  EXPECT_EQ(copying.pending_bytes(), 0u);
+}
+
+TEST(FrameWriter, ViewedMessagesMatchOwnedOnesAndAreReadInPlace) {
+  // A viewed payload is read where the caller keeps it, up to the fill that completes it: the
+  // wire bytes are the same as with owned payloads, and a change made before that fill shows.
+  SeededSource random_a(22);
+  SeededSource random_b(22);
+  MaskKeyPool view_masks(random_a);
+  MaskKeyPool owned_masks(random_b);
+  FrameWriter viewing(WriterOptions{}, &view_masks);
+  FrameWriter owning(WriterOptions{}, &owned_masks);
+  std::vector<std::string> kept = {std::string(70000, 'v'), "", std::string(300, 'w')};
+  for (std::uint64_t i = 0; i < kept.size(); ++i) {
+    viewing.push_message_view(Opcode::binary, kept[i], i + 1);
+  }
+  kept[2][0] = 'W';  // not framed yet
+  for (std::uint64_t i = 0; i < kept.size(); ++i) {
+    owning.push_message(Opcode::binary, kept[i], i + 1);
+  }
+  EXPECT_EQ(viewing.pending_bytes(), owning.pending_bytes());
+  std::vector<std::uint64_t> viewed_tags;
+  std::vector<std::uint64_t> owned_tags;
+  const std::string viewed = drain(viewing, 4096, &viewed_tags);
+  EXPECT_EQ(viewed, drain(owning, 4096, &owned_tags));
+  EXPECT_THAT(viewed_tags, ElementsAre(1u, 2u, 3u));
+  EXPECT_EQ(viewed_tags, owned_tags);
+  EXPECT_EQ(viewing.pending_bytes(), 0u);
+}
+
+TEST(FrameWriter, CopiedMessagesFlowThroughAWriterThatNeverEmpties) {
+  // A long run where the writer always holds a few messages: its buffer's consumed front is
+  // trimmed on the way, and every message still comes out intact and in order.
+  FrameWriter writer(server_options(), nullptr);
+  std::vector<std::uint64_t> completed;
+  std::vector<std::uint8_t> buffer(4096);
+  std::string out;
+  std::uint64_t next = 0;
+  auto message = [](std::uint64_t i) { return "m" + std::to_string(i) + std::string(i % 97, 'x'); };
+  auto push = [&] {
+    writer.push_message_copy(Opcode::text, message(next), next);
+    ++next;
+  };
+  for (int i = 0; i < 8; ++i) push();
+  while (next < 20000) {
+    for (int i = 0; i < 5; ++i) push();
+    out.append(reinterpret_cast<const char*>(buffer.data()),
+               writer.fill(buffer.data(), 270, &completed));
+  }
+  out += drain(writer, 4096, &completed);
+  ASSERT_EQ(completed.size(), next);
+  for (std::uint64_t i = 0; i < next; ++i) ASSERT_EQ(completed[i], i);
+  const auto events = decode_as_peer(out, Role::server);
+  ASSERT_EQ(events.size(), next);
+  for (std::uint64_t i = 0; i < next; ++i) ASSERT_EQ(events[i], "text:" + message(i));
+}
+
+TEST(FrameWriter, ClearDataAndClearWithCopiedMessages) {
+  FrameWriter writer(server_options(), nullptr);
+  writer.push_message_copy(Opcode::text, std::string(30, 'a'), 1);
+  writer.push_message_copy(Opcode::text, "dropped", 2);
+  writer.push_message(Opcode::text, std::string(20, 'o'), 3);
+  std::uint8_t buffer[16];
+  std::vector<std::uint64_t> completed;
+  std::string out;
+  out.append(reinterpret_cast<const char*>(buffer), writer.fill(buffer, 16, &completed));
+  writer.clear_data();
+  writer.push_message_copy(Opcode::text, "new", 4);
+  out += drain(writer, 16, &completed);
+  EXPECT_THAT(completed, ElementsAre(1u, 4u));
+  EXPECT_THAT(decode_as_peer(out, Role::server),
+              ElementsAre("text:" + std::string(30, 'a'), "text:new"));
+  EXPECT_THAT(writer.clear(), ElementsAre(2u, 3u));
+  writer.push_message_copy(Opcode::binary, "again", 5);
+  EXPECT_EQ(writer.pending_bytes(), 5u);
+  EXPECT_THAT(decode_as_peer(drain(writer, 16, &completed), Role::server),
+              ElementsAre("binary:again"));
+  EXPECT_THAT(completed, ElementsAre(1u, 4u, 5u));
+}
+
 // --- Pongs -------------------------------------------------------------------------------------
 
 TEST(FrameWriter, AWaitingPongIsReplacedByTheLatest) {

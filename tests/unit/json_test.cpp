@@ -535,6 +535,33 @@ TEST(JsonText, DumpReplacesInvalidUtf8) {
   EXPECT_TRUE(Json::parse(text).has_value()) << text;
 }
 
+TEST(JsonText, DumpEscapes) {
+  EXPECT_EQ(Json(std::string("\"\\/\b\f\n\r\t\x01\x1F\x7F", 11)).dump(),
+            "\"\\\"\\\\/\\b\\f\\n\\r\\t\\u0001\\u001F\x7F\"");
+  // Long runs of plain text around the escapes (copied eight bytes at a time).
+  const std::string plain(37, 'p');
+  EXPECT_EQ(Json(plain + "\"" + plain + "\xC3\xA9" + plain).dump(),
+            "\"" + plain + "\\\"" + plain + "\xC3\xA9" + plain + "\"");
+  EXPECT_EQ(Json::object({{"k\n", Json::array({1, -2, 2.5, true, nullptr, "s"})}}).dump(),
+            R"({"k\n":[1,-2,2.5,true,null,"s"]})");
+}
+
+TEST(JsonText, ParsesTheSameWithAndWithoutItsFastPath) {
+  // Texts the fast path parses and texts it leaves to the full parser (\u escapes, exponents,
+  // nesting between 32 and 64 levels): the same values either way.
+  EXPECT_EQ(parse_ok(R"({"a":[1,2.5,-0.25,"x\n"],"b":{"c":null}})"),
+            Json::object({{"a", Json::array({1, 2.5, -0.25, "x\n"})}, {"b", Json::object({{"c", nullptr}})}}));
+  EXPECT_EQ(parse_ok(R"([1e2,"\u0041",18446744073709551616])"),
+            Json::array({100.0, "A", 18446744073709551616.0}));
+  EXPECT_EQ(parse_ok(std::string(40, '[') + std::string(40, ']')).size(), 1u);
+  EXPECT_EQ(parse_ok(R"({"k":1,"k":2})"), Json::object({{"k", 2}}));
+  // Refused whichever path sees them first.
+  for (const char* text : {"0e400", "01", "-", "1.", "[1,]", "{\"a\":1,}", "\"a", "tru", "[1 2]"}) {
+    EXPECT_FALSE(Json::parse(text).has_value()) << text;
+  }
+  EXPECT_NE(parse_error("0e400").find("too big"), std::string::npos);
+}
+
 TEST(JsonText, SyntaxErrorsAndTrailingText) {
   struct Case {
     std::string text;

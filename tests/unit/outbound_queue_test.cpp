@@ -1123,5 +1123,38 @@ TEST(OutboundQueueAllocations, SteadyStateAllocatesNothingPerMessage) {
   expect_invariants(q);
 }
 
+TEST(OutboundQueueAllocations, CopiedPayloadsReuseTheBuffersOfMessagesThatLeft) {
+  // Payloads too long for std::string's inline buffer, pushed by view: once the queue has kept
+  // the buffers of sent messages (and its blocks), a steady flow allocates nothing at all.
+  OutboundQueue q;
+  std::vector<const Outgoing*> taken;
+  std::vector<Event> events;
+  taken.reserve(128);
+  events.reserve(128);
+  const std::string payload(64, 'p');
+  MessageId id = 0;
+  bool intact = true;
+  const auto cycle = [&] {
+    for (int i = 0; i < 100; ++i) {
+      ++id;
+      q.push(id, id % 2 == 0, payload, std::nullopt, at(0), true);
+    }
+    taken.clear();
+    q.take_ready(kUnlimited, at(0), taken);
+    for (const Outgoing* m : taken) intact = intact && m->payload == payload;
+    while (q.in_flight() > 0) q.on_sent(taken[taken.size() - q.in_flight()]->id);
+    events.clear();
+    q.take_events(events);
+  };
+  for (int i = 0; i < 10; ++i) cycle();
+
+  const std::size_t before = g_allocations.load();
+  for (int i = 0; i < 1000; ++i) cycle();
+  EXPECT_EQ(g_allocations.load() - before, 0u);
+  EXPECT_TRUE(intact);
+  EXPECT_EQ(q.sent(), 1010u * 100);
+  expect_invariants(q);
+}
+
 }  // namespace
 }  // namespace tether::core

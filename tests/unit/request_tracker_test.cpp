@@ -171,5 +171,80 @@ TEST(RequestTracker, FailAllEndsEverythingInOrder) {
   EXPECT_FALSE(t.next_deadline());
 }
 
+TEST(RequestTracker, AnsweredRequestsLeaveNoDeadlineBehindAcrossManyRequests) {
+  RequestTracker t;
+  // 10,000 requests answered as they come, a few left pending: the next deadline is always the
+  // earliest pending one, never an answered request's.
+  std::vector<std::string> pending;
+  for (int i = 0; i < 10000; ++i) {
+    const std::string id = std::to_string(i);
+    t.add(request(id, static_cast<MessageId>(i + 1), 1000 + i));
+    if (i % 1000 == 7) {
+      pending.push_back(id);
+    } else {
+      ASSERT_TRUE(t.on_response(id));
+    }
+  }
+  EXPECT_EQ(t.pending(), pending.size());
+  EXPECT_EQ(t.next_deadline(), at(1007));
+  EXPECT_EQ(ids_of(t.expire(at(3007))), (std::vector<std::string>{"7", "1007", "2007"}));
+  EXPECT_EQ(t.next_deadline(), at(4007));
+  EXPECT_EQ(ids_of(t.expire(at(100000))),
+            (std::vector<std::string>{"3007", "4007", "5007", "6007", "7007", "8007", "9007"}));
+  EXPECT_FALSE(t.next_deadline());
+}
+
+TEST(RequestTracker, MixedDeadlinesExpireEarliestFirstAmongThePending) {
+  // Deadlines in and out of order, most requests answered or cancelled along the way: what
+  // expires is exactly the pending ones, by deadline, ties in add order.
+  RequestTracker t;
+  std::mt19937 rng(7);
+  std::vector<std::pair<long long, int>> expected;  // (deadline, add order)
+  for (int i = 0; i < 3000; ++i) {
+    const long long deadline = (i % 3 == 0) ? 100000 + i : 100000 + (rng() % 5000);
+    t.add(request(std::to_string(i), static_cast<MessageId>(i + 1), deadline));
+    if (i % 4 == 0) {
+      expected.emplace_back(deadline, i);
+    } else if (i % 2 == 0) {
+      ASSERT_TRUE(t.cancel(std::to_string(i)));
+    } else {
+      ASSERT_TRUE(t.on_response(std::to_string(i)));
+    }
+  }
+  std::sort(expected.begin(), expected.end());
+  std::vector<std::string> want;
+  for (const auto& [deadline, i] : expected) want.push_back(std::to_string(i));
+  EXPECT_EQ(t.next_deadline(), at(expected.front().first));
+  std::vector<std::string> got;
+  for (long long now = 100000; now <= 110000; now += 250) {
+    for (auto& id : ids_of(t.expire(at(now)))) got.push_back(id);
+  }
+  EXPECT_EQ(got, want);
+  EXPECT_TRUE(t.empty());
+  EXPECT_FALSE(t.next_deadline());
+}
+
+TEST(RequestTracker, AnIdUsedAgainKeepsOnlyItsNewDeadline) {
+  RequestTracker t;
+  t.add(request("x", 1, 100));
+  ASSERT_TRUE(t.on_response("x"));
+  t.add(request("x", 2, 500));
+  EXPECT_EQ(t.next_deadline(), at(500));
+  EXPECT_TRUE(t.expire(at(100)).empty());
+  EXPECT_EQ(ids_of(t.expire(at(500))), std::vector<std::string>{"x"});
+}
+
+TEST(RequestTracker, TheResultCallbackTravelsWithTheRequest) {
+  RequestTracker t;
+  int called = 0;
+  TrackedRequest r = request("1", 1, 100);
+  r.on_result = [&called](const Response&) { ++called; };
+  t.add(std::move(r));
+  auto ended = t.cancel("1");
+  ASSERT_TRUE(ended);
+  EXPECT_TRUE(static_cast<bool>(ended->request.on_result));
+  EXPECT_EQ(called, 0);
+}
+
 }  // namespace
 }  // namespace tether::core
