@@ -41,8 +41,11 @@ fi
 
 step "building $build (Release)"
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTETHER_BUILD_TESTS=ON >/dev/null
-cmake --build "$build" -j 2 --target transport_bench tether_test_server >/dev/null
+cmake --build "$build" -j 2 --target transport_bench idle_bench tether_test_server >/dev/null
 bench=$build/tests/bench/transport_bench
+# The idle and many cases: a program that links tether alone, as an application does
+# (transport_bench also carries every other adapter's libraries).
+idle_bench=$build/tests/bench/idle_bench
 server=$build/tests/servers/tether_test_server
 
 work=$(mktemp -d /tmp/tether-bench-XXXXXX)
@@ -145,8 +148,12 @@ for ((round = 1; round <= rounds; round++)); do
         url=$ws_url/echo
       fi
       [[ $mode == request ]] && url=$ws_url/app
-      cmd=("$bench" "$target" "$url" "$mode" "$count" "$size" "$kind" --cpu "$cpu" --ca "$ca"
-        --timeout 60)
+      if [[ $mode == idle || $mode == many ]]; then
+        cmd=("$idle_bench" "$url" "$mode" "$count" --cpu "$cpu" --ca "$ca" --timeout 60)
+      else
+        cmd=("$bench" "$target" "$url" "$mode" "$count" "$size" "$kind" --cpu "$cpu" --ca "$ca"
+          --timeout 60)
+      fi
       case $mode in
         rtt | flood) cmd+=(--duration "$duration") ;;&
         rtt) if [[ -n "$warmup" ]]; then cmd+=(--warmup "$warmup"); fi ;;
