@@ -526,15 +526,7 @@ void ClientSession::on_open(const std::string& subprotocol) {
 }
 
 void ClientSession::on_activity() {
-  // Called for every inbound frame, only to move the next heartbeat ping: the coarse clock (the
-  // same timeline, at most one tick behind) is enough and far cheaper than a precise read.
-  timespec ts{};
-  if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) != 0) {
-    core_.on_frame(now());
-    return;
-  }
-  const auto since_boot = std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
-  core_.on_frame(core::TimePoint(std::chrono::duration_cast<core::TimePoint::duration>(since_boot)));
+  core_.on_frame(now());
 }
 
 void ClientSession::on_message(protocol::Opcode op, std::string_view payload) {

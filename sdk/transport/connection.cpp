@@ -251,31 +251,35 @@ void Connection::on_plain_bytes(const std::uint8_t* data, std::size_t n) {
   }
   if (phase_ != Phase::open && phase_ != Phase::closing) return;
   if (decoder_.failed() || decoder_.close_received()) return;
-  if (!decoder_.feed(data, n, *this)) fail_protocol(decoder_.error());
+  frames_in_read_ = false;
+  const bool ok = decoder_.feed(data, n, *this);
+  // Liveness once per read, not per frame: a read full of small frames costs one clock read.
+  if (frames_in_read_ && phase_ != Phase::ended) handler_.on_activity();
+  if (!ok) fail_protocol(decoder_.error());
 }
 
 // --- inbound frames
 // ---------------------------------------------------------------------------------
 
 void Connection::on_message(protocol::Opcode op, std::string_view payload) {
-  handler_.on_activity();
+  frames_in_read_ = true;
   if (phase_ == Phase::open || phase_ == Phase::closing) handler_.on_message(op, payload);
 }
 
 void Connection::on_ping(std::string_view payload) {
-  handler_.on_activity();
+  frames_in_read_ = true;
   if (close_.sent()) return;  // no frames after our close
   writer_.push_pong(payload);
   flush();
 }
 
 void Connection::on_pong(std::string_view payload) {
-  handler_.on_activity();
+  frames_in_read_ = true;
   handler_.on_pong(payload);
 }
 
 void Connection::on_close(std::uint16_t code, std::string_view reason) {
-  handler_.on_activity();
+  frames_in_read_ = true;
   auto echo = close_.on_remote(code, reason);
   // No data frame may follow a close frame: messages not yet started stay unsent (reported in
   // ConnectionEnd::unsent, so the client sends them again after a reconnect).

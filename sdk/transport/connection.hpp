@@ -68,7 +68,7 @@ class ConnectionHandler {
   /// A complete message; the view is valid during the call only.
   virtual void on_message(protocol::Opcode op, std::string_view payload) = 0;
   virtual void on_pong(std::string_view payload) = 0;
-  /// Any inbound frame arrived (liveness).
+  /// One or more inbound frames arrived (liveness); called at most once per read.
   virtual void on_activity() {}
   /// The socket took every byte of the message pushed with `tag`.
   virtual void on_sent(std::uint64_t tag) = 0;
@@ -174,6 +174,7 @@ class Connection final : private RawSocketHandler, private protocol::FrameSink {
   int http_status_ = 0;
   std::vector<protocol::Header> http_headers_;
   bool opened_ = false;
+  bool frames_in_read_ = false;  // a frame completed during the current decoder_.feed()
   bool ended_ = false;
 };
 
