@@ -764,14 +764,7 @@ Result run_many(const Config& config, Threading& threading) {
   threading.idle(0.2);
   const long rss_all = rss_kib();
   result.messages = config.count;
-  result.extras.push_back({"rss_none_kib", static_cast<double>(rss_none), 0});
-  result.extras.push_back({"rss_one_kib", static_cast<double>(rss_one), 0});
-  result.extras.push_back({"rss_all_kib", static_cast<double>(rss_all), 0});
-  result.extras.push_back({"rss_per_extra_kib",
-                           config.count > 1 ? static_cast<double>(rss_all - rss_one) /
-                                                  static_cast<double>(config.count - 1)
-                                            : 0.0,
-                           2});
+  add_many_extras(result, config.count, rss_none, rss_one, rss_all);
   for (auto& client : clients) (**client).close_now();
   clients.clear();
   return result;

@@ -4,8 +4,10 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 
@@ -295,6 +297,31 @@ int print_result(const Config& config, Result& result) {
   std::printf("%s\n", line.c_str());
   std::fflush(stdout);
   return 0;
+}
+
+bool parse_u64(const char* text, std::uint64_t& out) {
+  if (text == nullptr || *text == '\0') return false;
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long long v = std::strtoull(text, &end, 10);
+  std::uint64_t scale = 1;
+  if (*end == 'k' || *end == 'K') scale = 1024;
+  if (*end == 'm' || *end == 'M') scale = 1024 * 1024;
+  if (scale != 1) ++end;
+  if (errno != 0 || *end != '\0' || text[0] == '-') return false;
+  out = static_cast<std::uint64_t>(v) * scale;
+  return true;
+}
+
+void add_many_extras(Result& result, std::uint64_t count, long rss_none, long rss_one,
+                     long rss_all) {
+  result.extras.push_back({"rss_none_kib", static_cast<double>(rss_none), 0});
+  result.extras.push_back({"rss_one_kib", static_cast<double>(rss_one), 0});
+  result.extras.push_back({"rss_all_kib", static_cast<double>(rss_all), 0});
+  result.extras.push_back(
+      {"rss_per_extra_kib",
+       count > 1 ? static_cast<double>(rss_all - rss_one) / static_cast<double>(count - 1) : 0.0,
+       2});
 }
 
 }  // namespace bench

@@ -150,6 +150,12 @@ double micros_between(Clock::time_point a, Clock::time_point b);
 bool split_url(const std::string& url, std::string& scheme, std::string& host, std::string& port,
                std::string& path);
 
+/// A decimal count, with an optional k/K (×1024) or m/M (×1024²) suffix. False when malformed.
+bool parse_u64(const char* text, std::uint64_t& out);
+/// The `many` mode's figures: RSS with no connection, one, all `count`, and per extra connection.
+void add_many_extras(Result& result, std::uint64_t count, long rss_none, long rss_one,
+                     long rss_all);
+
 /// Prints the result as one JSON line on stdout; returns the exit status (0, or 1 on error).
 int print_result(const Config& config, Result& result);
 

@@ -207,26 +207,11 @@ Result run_many(const Config& config, long rss_before) {
   sleep_s(0.2);
   const long rss_all = bench::rss_kib();
   result.messages = config.count;
-  result.extras.push_back({"rss_none_kib", static_cast<double>(rss_none), 0});
-  result.extras.push_back({"rss_one_kib", static_cast<double>(rss_one), 0});
-  result.extras.push_back({"rss_all_kib", static_cast<double>(rss_all), 0});
-  result.extras.push_back({"rss_per_extra_kib",
-                           config.count > 1 ? static_cast<double>(rss_all - rss_one) /
-                                                  static_cast<double>(config.count - 1)
-                                            : 0.0,
-                           2});
+  bench::add_many_extras(result, config.count, rss_none, rss_one, rss_all);
   result.extras.push_back({"rss_before_tether_kib", static_cast<double>(rss_before), 0});
   for (auto& client : clients) client->close_now();
   clients.clear();
   return result;
-}
-
-bool parse_count(const char* text, std::uint64_t& out) {
-  char* end = nullptr;
-  const unsigned long long v = std::strtoull(text, &end, 10);
-  if (end == text || *end != '\0' || text[0] == '-') return false;
-  out = v;
-  return true;
 }
 
 }  // namespace
@@ -245,7 +230,7 @@ int main(int argc, char** argv) {
     };
     if (arg == "--cpu") {
       std::uint64_t n = 0;
-      if (!parse_count(value(), n) || n > 1023) usage();
+      if (!bench::parse_u64(value(), n) || n > 1023) usage();
       config.cpu = static_cast<int>(n);
     } else if (arg == "--idle-seconds") {
       config.idle_s = std::atof(value());
@@ -267,7 +252,7 @@ int main(int argc, char** argv) {
   config.url = positional[0];
   config.mode = positional[1];
   if ((config.mode != "idle" && config.mode != "many") ||
-      !parse_count(positional[2].c_str(), config.count) || config.count == 0) {
+      !bench::parse_u64(positional[2].c_str(), config.count) || config.count == 0) {
     usage();
   }
   if (!bench::pin_to_cpu(config.cpu)) return 1;

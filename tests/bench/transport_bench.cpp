@@ -45,7 +45,6 @@
 // (when it is long enough); each echo is checked for size, order and these marks, and the run
 // fails unless every message came back.
 
-#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -87,19 +86,6 @@ using bench::Result;
   std::exit(2);
 }
 
-bool parse_u64(const char* text, std::uint64_t& out) {
-  if (text == nullptr || *text == '\0') return false;
-  char* end = nullptr;
-  errno = 0;
-  const unsigned long long v = std::strtoull(text, &end, 10);
-  std::uint64_t scale = 1;
-  if (*end == 'k' || *end == 'K') scale = 1024;
-  if (*end == 'm' || *end == 'M') scale = 1024 * 1024;
-  if (scale != 1) ++end;
-  if (errno != 0 || *end != '\0' || text[0] == '-') return false;
-  out = static_cast<std::uint64_t>(v) * scale;
-  return true;
-}
 
 }  // namespace
 
@@ -122,16 +108,16 @@ int main(int argc, char** argv) {
     } else if (arg == "--host") {
       echo_host = value();
     } else if (arg == "--port") {
-      if (!parse_u64(value(), echo_port) || echo_port > 65535) usage();
+      if (!bench::parse_u64(value(), echo_port) || echo_port > 65535) usage();
     } else if (arg == "--cpu") {
-      if (!parse_u64(value(), n) || n > 1023) usage();
+      if (!bench::parse_u64(value(), n) || n > 1023) usage();
       config.cpu = static_cast<int>(n);
     } else if (arg == "--window") {
-      if (!parse_u64(value(), config.window) || config.window == 0) usage();
+      if (!bench::parse_u64(value(), config.window) || config.window == 0) usage();
     } else if (arg == "--window-bytes") {
-      if (!parse_u64(value(), config.window_bytes)) usage();
+      if (!bench::parse_u64(value(), config.window_bytes)) usage();
     } else if (arg == "--warmup") {
-      if (!parse_u64(value(), config.warmup)) usage();
+      if (!bench::parse_u64(value(), config.warmup)) usage();
       config.warmup_set = true;
     } else if (arg == "--ca") {
       config.ca_file = value();
@@ -146,7 +132,7 @@ int main(int argc, char** argv) {
     } else if (arg == "--server") {
       config.server = value();
     } else if (arg == "--server-cpu") {
-      if (!parse_u64(value(), n) || n > 1023) usage();
+      if (!bench::parse_u64(value(), n) || n > 1023) usage();
       config.server_cpu = static_cast<int>(n);
     } else if (arg == "--timeout") {
       config.timeout_s = std::atof(value());
@@ -172,8 +158,8 @@ int main(int argc, char** argv) {
                                        "queue-flush", "reconnect", "idle",    "many"};
   bool mode_ok = false;
   for (const char* mode : kModes) mode_ok = mode_ok || config.mode == mode;
-  if (!mode_ok || !parse_u64(positional[3].c_str(), config.count) || config.count == 0 ||
-      !parse_u64(positional[4].c_str(), size) || size > 0xFFFFFFFFu) {
+  if (!mode_ok || !bench::parse_u64(positional[3].c_str(), config.count) || config.count == 0 ||
+      !bench::parse_u64(positional[4].c_str(), size) || size > 0xFFFFFFFFu) {
     usage();
   }
   config.size = static_cast<std::size_t>(size);
