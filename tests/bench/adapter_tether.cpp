@@ -220,8 +220,14 @@ Result run_echo(const Config& config, Threading& threading) {
   std::atomic<bool> closed{false};
   ScopedClient client(threading, threading.options(config));
 
+  // Back-pressure as a streaming application applies it: no new message while tether still
+  // holds kMaxBuffered bytes the socket has not taken (buffered_amount()). The window (messages
+  // and bytes in flight until echoed) stays the same for every client; this bounds only what sits
+  // in tether's queue instead of in the kernel. Each echo calls pump again, so the flood
+  // continues as the socket drains.
+  constexpr std::size_t kMaxBuffered = 1024 * 1024;
   auto pump = [&] {
-    while (run.want_send()) {
+    while (run.want_send() && client->buffered_amount() < kMaxBuffered) {
       const std::string_view message = run.next_message();
       const auto sent = config.binary ? client->send_binary(message) : client->send(message);
       if (!sent) {
