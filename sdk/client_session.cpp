@@ -529,6 +529,12 @@ void ClientSession::on_activity() {
   core_.on_frame(now());
 }
 
+void ClientSession::on_read_progress() {
+  // What the callbacks of this read sent so far goes out now (the posted pump then finds less
+  // to do): the server answers it while the rest of the read is decoded.
+  if (kick_pending_.load(std::memory_order_acquire)) pump();
+}
+
 void ClientSession::on_message(protocol::Opcode op, std::string_view payload) {
   if (op == protocol::Opcode::text && !options_.heartbeat.app_pong.empty() &&
       payload == options_.heartbeat.app_pong) {

@@ -115,6 +115,7 @@ class ClientSession final : public transport::ConnectionHandler,
   void on_message(protocol::Opcode op, std::string_view payload) override;
   void on_pong(std::string_view payload) override;
   void on_activity() override;
+  void on_read_progress() override;
   void on_sent(std::uint64_t tag) override;
   void on_end(transport::ConnectionEnd end) override;
 

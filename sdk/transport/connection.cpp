@@ -16,6 +16,10 @@ constexpr std::size_t kKeptWriteBuffer = 2 * kWriteBuffer;  // a larger out_ shr
 constexpr std::size_t kFirstWriteBuffer = 16 * 1024;        // until more is pending: idle stays small
 constexpr std::size_t kWriteBudget = 4 * 1024 * 1024;       // per writable event, then reads get a turn
 constexpr std::size_t kMaxReasonBytes = 123;
+// A decrypted read is kept for the next one up to this size (see on_transport_bytes).
+constexpr std::size_t kKeptPlaintext = 1024 * 1024;
+// Inbound bytes are decoded in slices of this size (see on_plain_bytes).
+constexpr std::size_t kDeliverSlice = 16 * 1024;
 
 std::string truncate_reason(std::string_view reason) {
   if (reason.size() <= kMaxReasonBytes) return std::string(reason);
@@ -221,10 +225,16 @@ void Connection::on_transport_bytes(const std::uint8_t* data, std::size_t n) {
   if (phase_ == Phase::ended) return;
   std::string& plain = tls_->plaintext();
   if (!plain.empty()) {
-    // Move out first: delivering may write, and writing may grow the session's buffers.
-    std::string chunk;
-    chunk.swap(plain);
-    on_plain_bytes(reinterpret_cast<const std::uint8_t*>(chunk.data()), chunk.size());
+    // Move out first: delivering may write, and writing may grow the session's buffers. The two
+    // buffers trade places and keep their memory, so a stream of large reads decrypts into
+    // memory that is already there (a fresh buffer per read costs page faults and regrowth).
+    plain_chunk_.swap(plain);
+    on_plain_bytes(reinterpret_cast<const std::uint8_t*>(plain_chunk_.data()), plain_chunk_.size());
+    if (plain_chunk_.capacity() > kKeptPlaintext) {
+      std::string().swap(plain_chunk_);
+    } else {
+      plain_chunk_.clear();
+    }
   }
   if (phase_ != Phase::ended && tls_ && tls_->pending_ciphertext() > 0) flush();
 }
@@ -252,7 +262,21 @@ void Connection::on_plain_bytes(const std::uint8_t* data, std::size_t n) {
   if (phase_ != Phase::open && phase_ != Phase::closing) return;
   if (decoder_.failed() || decoder_.close_received()) return;
   frames_in_read_ = false;
-  const bool ok = decoder_.feed(data, n, *this);
+  bool ok = true;
+  // A large read is decoded in slices. After each slice that delivered a message, the handler
+  // may write what the application sent in reply, so the peer handles it while the rest of the
+  // read is decoded (a read of a thousand small echoes otherwise leaves the peer idle until the
+  // last one is processed, then the client idle while the peer answers the batch).
+  while (n > 0) {
+    const std::size_t slice = n >= 2 * kDeliverSlice ? kDeliverSlice : n;
+    delivered_in_slice_ = false;
+    ok = decoder_.feed(data, slice, *this);
+    data += slice;
+    n -= slice;
+    if (!ok || n == 0 || phase_ != Phase::open || decoder_.close_received()) break;
+    if (delivered_in_slice_) handler_.on_read_progress();
+    if (phase_ != Phase::open) break;
+  }
   // Liveness once per read, not per frame: a read full of small frames costs one clock read.
   if (frames_in_read_ && phase_ != Phase::ended) handler_.on_activity();
   if (!ok) fail_protocol(decoder_.error());
@@ -263,6 +287,7 @@ void Connection::on_plain_bytes(const std::uint8_t* data, std::size_t n) {
 
 void Connection::on_message(protocol::Opcode op, std::string_view payload) {
   frames_in_read_ = true;
+  delivered_in_slice_ = true;
   if (phase_ == Phase::open || phase_ == Phase::closing) handler_.on_message(op, payload);
 }
 

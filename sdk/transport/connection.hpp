@@ -70,6 +70,9 @@ class ConnectionHandler {
   virtual void on_pong(std::string_view payload) = 0;
   /// One or more inbound frames arrived (liveness); called at most once per read.
   virtual void on_activity() {}
+  /// Part of a large read has been delivered and more of it follows: a chance to write what the
+  /// delivered messages produced, so the peer works on it while the rest is decoded.
+  virtual void on_read_progress() {}
   /// The socket took every byte of the message pushed with `tag`.
   virtual void on_sent(std::uint64_t tag) = 0;
   /// Called exactly once. The handler must not destroy the Connection inside this call (post it).
@@ -164,6 +167,7 @@ class Connection final : private RawSocketHandler, private protocol::FrameSink {
   std::size_t out_end_ = 0;
   std::vector<std::uint64_t> out_tags_;  // messages completed by the bytes in out_
   std::vector<std::uint8_t> scratch_;    // plaintext frames before encryption
+  std::string plain_chunk_;              // decrypted bytes being decoded
   bool writable_requested_ = false;
   bool close_after_flush_ = false;
   bool fail_fast_ = false;
@@ -174,7 +178,8 @@ class Connection final : private RawSocketHandler, private protocol::FrameSink {
   int http_status_ = 0;
   std::vector<protocol::Header> http_headers_;
   bool opened_ = false;
-  bool frames_in_read_ = false;  // a frame completed during the current decoder_.feed()
+  bool frames_in_read_ = false;      // a frame completed during the current decoder_.feed()
+  bool delivered_in_slice_ = false;  // a message was delivered from the current slice of a read
   bool ended_ = false;
 };
 
