@@ -94,7 +94,13 @@ void EchoRun::begin() {
 }
 
 std::string_view EchoRun::next_message() {
-  payload_.stamp(next_++);
+  // payload_.stamp(next_), with marks that step instead of being formatted.
+  const std::size_t size = payload_.size();
+  if (head_len(size) > 0) std::memcpy(payload_.data(), send_head_.data(), kMark);
+  if (tail_len(size) > 0) std::memcpy(payload_.data() + size - kMark, send_tail_.data(), kMark);
+  send_head_.increment();
+  send_tail_.decrement();
+  ++next_;
   if (config_.rtt()) sent_at_ = Clock::now();
   // With a duration, the run ends with the messages sent by then (checked every 64 sends).
   if ((next_ & 63) == 0 && next_ > warmup_ && Clock::now() > stop_at_) total_ = next_;
@@ -112,7 +118,14 @@ bool EchoRun::on_echo(std::string_view data, bool binary) {
     error_ = "echo " + std::to_string(seq) + " has the wrong kind";
     return false;
   }
-  if (!check_message(data, seq, config_.size)) {
+  // check_message(data, seq, config_.size), with the expected marks kept stepping.
+  const std::size_t size = config_.size;
+  const bool ok = data.size() == size &&
+                  (head_len(size) == 0 || echo_head_.matches(data.data())) &&
+                  (tail_len(size) == 0 || echo_tail_.matches(data.data() + size - kMark));
+  echo_head_.increment();
+  echo_tail_.decrement();
+  if (!ok) {
     error_ = "echo " + std::to_string(seq) + " is wrong (size " + std::to_string(data.size()) +
              " or content)";
     return false;

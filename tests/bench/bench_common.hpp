@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -75,6 +76,41 @@ inline std::size_t tail_len(std::size_t size) {
   return size >= 2 * kMark ? kMark : 0;
 }
 
+/// The 16 hex digits of a number that moves by one at a time: stepping costs a digit or two
+/// instead of formatting all sixteen, so stamping and checking each message of a flood stays
+/// negligible next to the client under test.
+class HexMark {
+ public:
+  explicit HexMark(std::uint64_t v = 0) { put_hex(digits_, v); }
+  void increment() {
+    for (int i = static_cast<int>(kMark) - 1; i >= 0; --i) {
+      char& c = digits_[i];
+      if (c == 'f') {
+        c = '0';
+        continue;
+      }
+      c = c == '9' ? 'a' : static_cast<char>(c + 1);
+      return;
+    }
+  }
+  void decrement() {
+    for (int i = static_cast<int>(kMark) - 1; i >= 0; --i) {
+      char& c = digits_[i];
+      if (c == '0') {
+        c = 'f';
+        continue;
+      }
+      c = c == 'a' ? '9' : static_cast<char>(c - 1);
+      return;
+    }
+  }
+  const char* data() const { return digits_; }
+  bool matches(const char* p) const { return std::memcmp(p, digits_, kMark) == 0; }
+
+ private:
+  char digits_[kMark];
+};
+
 /// One reusable message: printable ASCII (valid as text), stamped with an index before each send.
 class Payload {
  public:
@@ -123,6 +159,9 @@ class EchoRun {
   std::uint64_t window_;
   std::uint64_t next_ = 0;
   std::uint64_t received_ = 0;
+  // The marks of message next_ and of the echo expected next (index, and its complement).
+  HexMark send_head_{0}, send_tail_{~std::uint64_t{0}};
+  HexMark echo_head_{0}, echo_tail_{~std::uint64_t{0}};
   std::uint64_t bytes_ = 0;
   Payload payload_;
   Clock::time_point sent_at_;
