@@ -120,8 +120,7 @@ bool EchoRun::on_echo(std::string_view data, bool binary) {
   }
   // check_message(data, seq, config_.size), with the expected marks kept stepping.
   const std::size_t size = config_.size;
-  const bool ok = data.size() == size &&
-                  (head_len(size) == 0 || echo_head_.matches(data.data())) &&
+  const bool ok = data.size() == size && (head_len(size) == 0 || echo_head_.matches(data.data())) &&
                   (tail_len(size) == 0 || echo_tail_.matches(data.data() + size - kMark));
   echo_head_.increment();
   echo_tail_.decrement();
