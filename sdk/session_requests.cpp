@@ -28,6 +28,85 @@ namespace {
 
 core::TimePoint now() { return std::chrono::steady_clock::now(); }
 
+// An encoded request up to this size goes into the queue by copy, into a buffer the queue
+// recycles (as send() does for small messages); a larger one is handed over as it is.
+constexpr std::size_t kSmallRequest = 1024;
+
+// Buffers kept by a thread between requests or responses: no larger than this.
+constexpr std::size_t kKeptBuffer = 64 * 1024;
+
+// A buffer kept by the thread for the next call, lent for the duration of one: a nested call
+// (from inside a callback) finds it lent and uses one of its own.
+struct KeptText {
+  std::string text;
+  bool lent = false;
+};
+
+class ThreadBuffer {
+ public:
+  explicit ThreadBuffer(KeptText& kept) : kept_(kept.lent ? nullptr : &kept) {
+    if (kept_ != nullptr) kept_->lent = true;
+  }
+  ~ThreadBuffer() {
+    if (kept_ == nullptr) return;
+    if (kept_->text.capacity() > kKeptBuffer) kept_->text = std::string();
+    kept_->lent = false;
+  }
+  ThreadBuffer(const ThreadBuffer&) = delete;
+  ThreadBuffer& operator=(const ThreadBuffer&) = delete;
+
+  std::string& text() { return kept_ != nullptr ? kept_->text : own_; }
+
+ private:
+  KeptText* kept_;
+  std::string own_;
+};
+
+KeptText& kept_request_text() {
+  static thread_local KeptText kept;
+  return kept;
+}
+
+// The response handed to callbacks on the loop thread, kept between responses (its text's
+// buffer reused), lent like a KeptText.
+struct KeptResponse {
+  Response response;
+  bool lent = false;
+};
+
+KeptResponse& kept_response() {
+  static thread_local KeptResponse kept;
+  return kept;
+}
+
+// The result of a request answered by `item` (its id, error and payload moved out), every
+// field of `response` set.
+void fill_response(Response& response, Inbound& item, bool failed, std::string_view text,
+                   const core::TrackedRequest& tracked) {
+  response.id = std::move(item.id);
+  response.error = errc{};
+  response.message.clear();
+  if (failed) {
+    response.remote = std::move(item.error);
+  } else {
+    response.remote.reset();
+  }
+  response.payload = std::move(item.payload);
+  response.text.assign(text.data(), text.size());
+  response.rtt.reset();
+  if (tracked.written_at) {
+    response.rtt =
+        std::chrono::duration_cast<std::chrono::microseconds>(now() - *tracked.written_at);
+  }
+}
+
+Response response_of(Inbound& item, bool failed, std::string_view text,
+                     const core::TrackedRequest& tracked) {
+  Response response;
+  fill_response(response, item, failed, text, tracked);
+  return response;
+}
+
 std::string describe_failure(errc error) {
   switch (error) {
     case errc::timeout:
@@ -49,8 +128,9 @@ std::string describe_failure(errc error) {
 
 SendResult ClientSession::send_message(std::string_view type, const Json& payload,
                                        const SendOptions& options) {
-  std::string text;
+  ThreadBuffer encoded(kept_request_text());
   std::string error;
+  std::string& text = encoded.text();
   if (!codec_->encode_message(type, payload, text, error)) {
     SendResult result;
     result.error = errc::encode_error;
@@ -78,33 +158,53 @@ std::string ClientSession::request(std::string_view type, const Json& payload,
   if (closing_.load(std::memory_order_acquire) || is_finished()) {
     return fail_now(errc::closed, "the client is closed");
   }
-  std::string text;
+  // Encoded into the thread's kept buffer; a small request is then copied into a buffer the
+  // queue recycles: no allocation per request once warm.
+  ThreadBuffer encoded(kept_request_text());
+  std::string& text = encoded.text();
   std::string error;
   if (!codec_->encode_request(type, id, payload, text, error)) {
     return fail_now(errc::encode_error, error);
   }
   const auto at = now();
-  core::Outgoing message;
-  if (options.retry_on_reconnect) {
-    message.payload = text;  // the tracker keeps the text to send it again
-  } else {
-    message.payload = std::move(text);
+  std::optional<core::TimePoint> expires_at;
+  if (options.timeout.count() > 0) expires_at = at + options.timeout;
+  const bool small = text.size() <= kSmallRequest;
+  core::Outgoing large;
+  if (!small) {
+    large.expires_at = expires_at;
+    if (options.retry_on_reconnect) {
+      large.payload = text;
+    } else {
+      large.payload = std::move(text);
+    }
   }
-  if (options.timeout.count() > 0) message.expires_at = at + options.timeout;
   {
     std::lock_guard<std::mutex> lock(queue_mutex_);
-    message.id = next_id_++;
-    const MessageId message_id = message.id;
+    const MessageId message_id = next_id_++;
     const bool ready = state() == State::open;
-    const core::PushResult pushed = queue_.push(std::move(message), at, ready);
+    core::PushResult pushed;
+    if (small) {
+      pushed = queue_.push(message_id, false, text, expires_at, at, ready);
+    } else {
+      large.id = message_id;
+      pushed = queue_.push(std::move(large), at, ready);
+    }
     buffered_.store(queue_.bytes(), std::memory_order_release);
     if (pushed.accepted()) {
       core::TrackedRequest tracked;
       tracked.id = id;
       tracked.message = message_id;
-      if (options.retry_on_reconnect) tracked.text = std::move(text);
+      if (options.retry_on_reconnect) {
+        // The tracker keeps the text to send it again (a large one was copied for the queue).
+        if (small) {
+          tracked.text = text;
+        } else {
+          tracked.text = std::move(text);
+        }
+      }
       tracked.on_result = std::move(on_result);
-      if (options.timeout.count() > 0) tracked.deadline = at + options.timeout;
+      tracked.deadline = expires_at;
       tracked.retry_on_reconnect = options.retry_on_reconnect;
       tracked.added_at = at;
       requests_.add(std::move(tracked));
@@ -292,28 +392,43 @@ bool ClientSession::consume(Inbound& item, std::string_view text) {
     }
     return true;
   }
-  std::optional<core::TrackedRequest> tracked;
-  {
+  std::optional<core::TrackedRequest> tracked = [&] {
     std::lock_guard<std::mutex> lock(queue_mutex_);
-    tracked = requests_.on_response(item.id);
+    std::optional<core::TrackedRequest> found = requests_.on_response(item.id);
     pending_requests_.store(requests_.pending(), std::memory_order_release);
-  }
+    return found;
+  }();
   if (!tracked) {
     // Unknown or already answered: counted, handed to the catch-all, never fatal.
     if (callbacks_.any) dispatch([any = callbacks_.any, item = std::move(item)] { any(item); });
     return false;
   }
-  Response response;
-  response.id = std::move(item.id);
-  if (failed) response.remote = std::move(item.error);
-  response.payload = std::move(item.payload);
-  response.text = std::string(text);
-  if (tracked->written_at) {
-    response.rtt = std::chrono::duration_cast<std::chrono::microseconds>(now() - *tracked->written_at);
-  }
   // The deadline timer is left as it is: firing at the deadline of an answered request only
   // re-arms it for the next one, which is cheaper than re-arming it on every response.
-  deliver(std::move(tracked->on_result), std::move(response));
+  if (options_.callback_mode != CallbackMode::loop_thread) {
+    deliver(std::move(tracked->on_result), response_of(item, failed, text, *tracked));
+    return true;
+  }
+  if (!tracked->on_result || !callbacks_live()) return true;
+  KeptResponse& kept = kept_response();
+  if (kept.lent) {
+    tracked->on_result(response_of(item, failed, text, *tracked));
+    return true;
+  }
+  // Called now, with the thread's kept response (no allocation for its text once warm).
+  kept.lent = true;
+  struct GiveBack {
+    KeptResponse& kept;
+    ~GiveBack() {
+      Response& r = kept.response;
+      r.remote.reset();
+      r.payload = Json();
+      if (r.text.capacity() > kKeptBuffer) r.text = std::string();
+      kept.lent = false;
+    }
+  } give_back{kept};
+  fill_response(kept.response, item, failed, text, *tracked);
+  tracked->on_result(kept.response);
   return true;
 }
 

@@ -1,5 +1,7 @@
 // The default envelope: {"type":T,"id":ID,"payload":P} out, messages and responses in.
 
+#include "codec/envelope_codec.hpp"
+
 #include <utility>
 
 #include "codec/json_io.hpp"
@@ -19,10 +21,49 @@ Json* member(Json& object, std::string_view name) {
   return value != nullptr && !value->is_null() ? value : nullptr;
 }
 
+// The fast path's view of an envelope: the four members decode() reads, parsed straight into
+// place as the object is read; any other member is parsed (it must be valid) and dropped. A
+// repeated envelope member stops it (the full path keeps the last value of a repeated key).
+class EnvelopeMembers final : public codec::MemberSink {
+ public:
+  EnvelopeMembers(const EnvelopeFields& fields, Json& payload) : fields_(fields) {
+    slots_[0] = &type_;
+    slots_[1] = &id_;
+    slots_[2] = &payload;
+    slots_[3] = &error_;
+  }
+
+  Json* member(std::string_view key) override {
+    const std::string* names[] = {&fields_.type, &fields_.id, &fields_.payload, &fields_.error};
+    for (std::size_t i = 0; i < 4; ++i) {
+      if (key != *names[i]) continue;
+      if (seen_[i]) return nullptr;
+      seen_[i] = true;
+      return slots_[i];
+    }
+    return &ignored_;
+  }
+
+  // Present and not null.
+  Json* type() { return seen_[0] && !type_.is_null() ? &type_ : nullptr; }
+  Json* id() { return seen_[1] && !id_.is_null() ? &id_ : nullptr; }
+  bool has_error() const { return seen_[3] && !error_.is_null(); }
+
+ private:
+  const EnvelopeFields& fields_;
+  Json* slots_[4] = {};
+  bool seen_[4] = {};
+  Json type_;
+  Json id_;
+  Json error_;
+  Json ignored_;
+};
+
 class EnvelopeCodec final : public Codec {
  public:
-  explicit EnvelopeCodec(EnvelopeFields fields)
-      : fields_(std::move(fields)),
+  EnvelopeCodec(EnvelopeFields fields, bool fast_path)
+      : fast_path_(fast_path),
+        fields_(std::move(fields)),
         type_key_(key("{", fields_.type)),
         id_key_(key(",", fields_.id)),
         payload_key_(key(",", fields_.payload)) {}
@@ -42,6 +83,11 @@ class EnvelopeCodec final : public Codec {
   bool decode(std::string_view text, std::vector<Inbound>& out,
               std::string& error) const override {
     out.clear();
+    if (fast_path_) {
+      out.emplace_back();
+      if (decode_fast(text, out.back())) return true;
+      out.clear();
+    }
     Json doc;
     if (!codec::parse_message(text, doc, error)) return false;
     if (!doc.is_object()) {
@@ -80,6 +126,25 @@ class EnvelopeCodec final : public Codec {
       return false;
     }
     out.push_back('}');
+    return true;
+  }
+
+  // The common inbound kinds (a message, a response) without building the document: true when
+  // `item` is what decode_object() gives for the text. False for anything else (invalid or
+  // unusual JSON, an error response, any decode error): the full path then decides.
+  bool decode_fast(std::string_view text, Inbound& item) const {
+    EnvelopeMembers members(fields_, item.payload);
+    if (!codec::parse_members_fast(text, members)) return false;
+    Json* id = members.id();
+    if (id != nullptr && !codec::id_text(*id, item.id)) return false;
+    if (Json* type = members.type()) {
+      if (!type->is_string() || type->as_string().empty()) return false;
+      item.kind = Inbound::Kind::message;
+      item.type = type->as_string();
+      return true;
+    }
+    if (id == nullptr || members.has_error()) return false;
+    item.kind = Inbound::Kind::response;
     return true;
   }
 
@@ -152,15 +217,14 @@ class EnvelopeCodec final : public Codec {
     return true;
   }
 
+  bool fast_path_;
   EnvelopeFields fields_;
   std::string type_key_;
   std::string id_key_;
   std::string payload_key_;
 };
 
-}  // namespace
-
-std::shared_ptr<const Codec> envelope_codec(EnvelopeFields fields) {
+std::shared_ptr<const Codec> make_envelope_codec(EnvelopeFields fields, bool fast_path) {
   const std::string* names[] = {&fields.type, &fields.id, &fields.payload, &fields.error};
   for (std::size_t i = 0; i < 4; ++i) {
     if (names[i]->empty() || !codec::valid_utf8(*names[i])) return nullptr;
@@ -168,7 +232,17 @@ std::shared_ptr<const Codec> envelope_codec(EnvelopeFields fields) {
       if (*names[i] == *names[j]) return nullptr;
     }
   }
-  return std::make_shared<EnvelopeCodec>(std::move(fields));
+  return std::make_shared<EnvelopeCodec>(std::move(fields), fast_path);
+}
+
+}  // namespace
+
+std::shared_ptr<const Codec> envelope_codec(EnvelopeFields fields) {
+  return make_envelope_codec(std::move(fields), true);
+}
+
+std::shared_ptr<const Codec> codec::envelope_codec_without_fast_path(EnvelopeFields fields) {
+  return make_envelope_codec(std::move(fields), false);
 }
 
 }  // namespace tether

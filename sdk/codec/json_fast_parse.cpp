@@ -30,6 +30,43 @@ class FastParser {
     return p_ == end_;
   }
 
+  // A document that is an object, its members handed to `sink` one by one: the grammar and the
+  // depth of object(), without building the object.
+  bool members(MemberSink& sink) {
+    skip_space();
+    if (p_ == end_ || *p_ != '{') return false;
+    ++p_;
+    skip_space();
+    if (p_ != end_ && *p_ == '}') {
+      ++p_;
+    } else {
+      std::string escaped;
+      for (;;) {
+        skip_space();
+        if (p_ == end_ || *p_ != '"') return false;
+        std::string_view name;
+        if (!key(escaped, name)) return false;
+        skip_space();
+        if (p_ == end_ || *p_ != ':') return false;
+        ++p_;
+        skip_space();
+        Json* target = sink.member(name);
+        if (target == nullptr || !value(*target, 1)) return false;
+        skip_space();
+        if (p_ == end_) return false;
+        if (*p_ == ',') {
+          ++p_;
+          continue;
+        }
+        if (*p_ != '}') return false;
+        ++p_;
+        break;
+      }
+    }
+    skip_space();
+    return p_ == end_;
+  }
+
  private:
   void skip_space() {
     while (p_ != end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) ++p_;
@@ -156,6 +193,22 @@ class FastParser {
     }
   }
 
+  // At the opening quote of a key: a view of the text when the key holds only plain bytes,
+  // else the key decoded into `scratch` (viewed by `out`).
+  bool key(std::string& scratch, std::string_view& out) {
+    const char* begin = p_ + 1;
+    const std::size_t run = plain_prefix(begin, static_cast<std::size_t>(end_ - begin));
+    if (begin + run != end_ && begin[run] == '"') {
+      out = std::string_view(begin, run);
+      p_ = begin + run + 1;
+      return true;
+    }
+    scratch.clear();
+    if (!string(scratch)) return false;
+    out = scratch;
+    return true;
+  }
+
   bool object(Json& out, int depth) {
     if (depth >= kMaxDepth) return false;
     ++p_;
@@ -228,6 +281,11 @@ class FastParser {
 bool parse_json_fast(std::string_view text, Json& out) {
   FastParser parser(text);
   return parser.document(out);
+}
+
+bool parse_members_fast(std::string_view text, MemberSink& sink) {
+  FastParser parser(text);
+  return parser.members(sink);
 }
 
 }  // namespace tether::codec

@@ -65,6 +65,24 @@ bool number_from_text(std::string_view text, Json& out, std::string_view& reason
 /// parse_json gives.
 bool parse_json_fast(std::string_view text, Json& out);
 
+/// Where parse_members_fast puts the members of an object.
+class MemberSink {
+ public:
+  /// The Json the value of the member named `key` is parsed into (whatever it held is
+  /// replaced), or nullptr to stop: parse_members_fast then returns false. Called once per
+  /// member, in the order of the text (a repeated key is given again).
+  virtual Json* member(std::string_view key) = 0;
+
+ protected:
+  ~MemberSink() = default;
+};
+
+/// parse_json_fast for a text that is an object, without building the object: each member's
+/// value goes where `sink` says. True when parse_json_fast would accept the text as an object
+/// and the sink took every member; each value is then the one parse_json_fast gives for that
+/// member. False otherwise (what the sink received is then unspecified).
+bool parse_members_fast(std::string_view text, MemberSink& sink);
+
 /// Whether `value` can be sent as it is: no deeper than `max_depth` levels of arrays and objects,
 /// every string and key valid UTF-8, every double finite. On failure `error` names the problem
 /// and where, relative to `name` (`field "payload.items[2]": a string is not valid UTF-8`).

@@ -96,10 +96,11 @@ void RequestTracker::add(TrackedRequest request) {
   }
   Entry& entry = slots_[slot];
   entry.seq = next_seq_++;
+  entry.id_hash = hash_id(request.id);
   entry.used = true;
   entry.resend = false;
   ++pending_;
-  by_id_.insert(hash_id(request.id), slot);
+  by_id_.insert(entry.id_hash, slot);
   if (request.message != 0) by_message_.insert(hash_message(request.message), slot);
   if (request.deadline) {
     compact();
@@ -159,16 +160,23 @@ void RequestTracker::pop_earliest() {
 }
 
 EndedRequest RequestTracker::remove(std::uint32_t slot, errc error) {
+  EndedRequest ended{std::move(slots_[slot].request), error};
+  release(slot);
+  return ended;
+}
+
+void RequestTracker::release(std::uint32_t slot) {
   Entry& entry = slots_[slot];
-  by_id_.erase(hash_id(entry.request.id), slot);
+  by_id_.erase(entry.id_hash, slot);
   if (entry.request.message != 0) by_message_.erase(hash_message(entry.request.message), slot);
-  EndedRequest ended{std::move(entry.request), error};
-  entry.request = TrackedRequest();
+  // What the request still holds after a move (the callback's captures included) goes now; the
+  // slot is overwritten whole by the next add().
+  entry.request.on_result = nullptr;
+  entry.request.text = std::string();
   entry.used = false;
   entry.resend = false;
   free_.push_back(slot);
   --pending_;
-  return ended;
 }
 
 std::vector<std::uint32_t> RequestTracker::in_order() const {
@@ -198,11 +206,14 @@ void RequestTracker::on_resent(const std::string& id, TimePoint now) {
 
 std::optional<TrackedRequest> RequestTracker::on_response(const std::string& id) {
   const std::uint32_t slot = find_id(id);
+  std::optional<TrackedRequest> out;
   if (slot == kNone) {
     ++unmatched_;
-    return std::nullopt;
+    return out;
   }
-  return remove(slot, errc{}).request;
+  out.emplace(std::move(slots_[slot].request));
+  release(slot);
+  return out;
 }
 
 std::optional<EndedRequest> RequestTracker::cancel(const std::string& id) {

@@ -99,7 +99,8 @@ class RequestTracker {
   // touch one or two cache lines.
   struct Entry {
     TrackedRequest request;
-    std::uint64_t seq = 0;  // add order
+    std::uint64_t seq = 0;      // add order
+    std::uint64_t id_hash = 0;  // hash_id(request.id)
     bool used = false;
     bool resend = false;  // waiting for take_resend()
   };
@@ -152,6 +153,8 @@ class RequestTracker {
   std::uint32_t find_id(const std::string& id) const;
   std::uint32_t find_message(MessageId message) const;
   EndedRequest remove(std::uint32_t slot, errc error);
+  /// Frees the slot of a request whose fields were moved out (or are not needed).
+  void release(std::uint32_t slot);
   /// Whether a heap entry still belongs to a pending request.
   bool live(const Deadline& d) const noexcept {
     return slots_[d.slot].used && slots_[d.slot].seq == d.seq;

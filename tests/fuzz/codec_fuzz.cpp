@@ -22,6 +22,7 @@
 #include <string_view>
 #include <vector>
 
+#include "codec/envelope_codec.hpp"
 #include "codec/json_io.hpp"
 #include "tether/codec.hpp"
 #include "tether/json.hpp"
@@ -139,6 +140,21 @@ void check_fast_paths(std::string_view text) {
     check(full_ok, "the fast parser accepts what the full parser refuses", error);
     check(identical(fast, full), "the fast parser gives another value", text);
   }
+  // The object fast path hands over exactly the members parse_json_fast gives, in order (a
+  // repeated key as often as it appears).
+  struct Members final : tether::codec::MemberSink {
+    Json::Object members;
+    Json* member(std::string_view key) override {
+      members.emplace_back(std::string(key), Json());
+      return &members.back().second;
+    }
+  } members;
+  const bool members_ok = tether::codec::parse_members_fast(text, members);
+  check(members_ok == (fast_ok && fast.is_object()), "parse_members_fast disagrees", text);
+  if (members_ok) {
+    check(identical(Json(std::move(members.members)), fast),
+          "parse_members_fast gives another value", text);
+  }
   if (!full_ok) return;
   rapidjson::StringBuffer buffer;
   tether::codec::JsonWriter writer(buffer);
@@ -208,6 +224,28 @@ void check_json(std::string_view text) {
   }
 }
 
+// A codec with a decoding fast path against the same codec without it: the same result.
+void check_same_decode(const tether::Codec& codec, const tether::Codec& reference,
+                       std::string_view text) {
+  std::vector<tether::Inbound> a;
+  std::vector<tether::Inbound> b;
+  std::string error_a;
+  std::string error_b;
+  const bool ok_a = codec.decode(text, a, error_a);
+  const bool ok_b = reference.decode(text, b, error_b);
+  check(ok_a == ok_b, "the decoding fast path disagrees on success", text);
+  check(error_a == error_b, "the decoding fast path gives another error",
+        error_a + " / " + error_b);
+  check(a.size() == b.size(), "the decoding fast path gives another item count", text);
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    check(a[i].kind == b[i].kind && a[i].type == b[i].type && a[i].id == b[i].id &&
+              identical(a[i].payload, b[i].payload) && a[i].error.code == b[i].error.code &&
+              a[i].error.message == b[i].error.message &&
+              identical(a[i].error.data, b[i].error.data),
+          "the decoding fast path gives another item", text);
+  }
+}
+
 void check_codec(const tether::Codec& codec, std::string_view text) {
   std::vector<tether::Inbound> items(1);
   std::string error;
@@ -254,6 +292,9 @@ struct Codecs {
   std::shared_ptr<const tether::Codec> envelope = tether::envelope_codec();
   std::shared_ptr<const tether::Codec> custom;
   std::shared_ptr<const tether::Codec> json_rpc = tether::json_rpc_codec();
+  std::shared_ptr<const tether::Codec> envelope_reference =
+      tether::codec::envelope_codec_without_fast_path();
+  std::shared_ptr<const tether::Codec> custom_reference;
   Codecs() {
     tether::EnvelopeFields fields;
     fields.type = "t";
@@ -261,6 +302,7 @@ struct Codecs {
     fields.payload = "p";
     fields.error = "e";
     custom = tether::envelope_codec(fields);
+    custom_reference = tether::codec::envelope_codec_without_fast_path(fields);
   }
 };
 
@@ -272,6 +314,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   check_json(text);
   check_codec(*codecs.envelope, text);
   check_codec(*codecs.custom, text);
+  check_same_decode(*codecs.envelope, *codecs.envelope_reference, text);
+  check_same_decode(*codecs.custom, *codecs.custom_reference, text);
   check_codec(*codecs.json_rpc, text);
   return 0;
 }

@@ -154,6 +154,52 @@ TEST(Requests, RemoteErrorsCarryTheServersCodeAndMessage) {
   EXPECT_TRUE(r.rtt);
 }
 
+TEST(Requests, EachResultCarriesOnlyItsOwnFields) {
+  // Results on the loop thread, remote errors and answers alternating, each request sent from
+  // the previous one's callback: nothing of one result shows in the next.
+  auto server = start_tether_server();
+  ClientHarness h(quick(url_of(server, "/app")));
+  ASSERT_FALSE(h.start());
+  ASSERT_TRUE(h.wait_open());
+  Results results;
+  constexpr int kCount = 6;
+  std::function<void(int)> issue = [&](int n) {
+    Json payload = Json::object();
+    payload["n"] = n;
+    payload["pad"] = std::string(static_cast<std::size_t>(200 - 30 * n), 'p');
+    h.client().request(n % 2 == 0 ? "fail" : "echo", payload, [&, n](const Response& r) {
+      results.sink()(r);
+      if (n + 1 < kCount) issue(n + 1);
+    });
+  };
+  issue(0);
+  ASSERT_TRUE(results.wait(kCount, 10s));
+  const std::vector<Response> all = results.get();
+  ASSERT_EQ(all.size(), static_cast<std::size_t>(kCount));
+  for (int n = 0; n < kCount; ++n) {
+    const Response& r = all[static_cast<std::size_t>(n)];
+    SCOPED_TRACE(n);
+    EXPECT_EQ(r.error, errc{});
+    EXPECT_TRUE(r.message.empty());
+    EXPECT_TRUE(r.rtt);
+    EXPECT_FALSE(r.id.empty());
+    const auto parsed = Json::parse(r.text);
+    ASSERT_TRUE(parsed) << r.text;
+    EXPECT_EQ((*parsed)["id"].as_string(), r.id);
+    if (n % 2 == 0) {
+      ASSERT_TRUE(r.remote);
+      EXPECT_EQ(r.remote->code, "failed");
+      EXPECT_TRUE(r.payload.is_null());
+    } else {
+      EXPECT_FALSE(r.remote);
+      EXPECT_TRUE(r.ok());
+      EXPECT_EQ(r.payload["n"].as_int(-1), n);
+      EXPECT_EQ(r.payload["pad"].as_string().size(), static_cast<std::size_t>(200 - 30 * n));
+      EXPECT_EQ((*parsed)["payload"], r.payload);
+    }
+  }
+}
+
 TEST(Requests, QueuedRequestsWaitForTheConnectionAndTheirTimeoutRuns) {
   auto server = start_tether_server();
   const std::string url = url_of(server, "/app");

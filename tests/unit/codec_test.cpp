@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "codec/envelope_codec.hpp"
+#include "codec/json_io.hpp"
 #include "tether/codec.hpp"
 #include "tether/json.hpp"
 
@@ -282,6 +284,166 @@ TEST(EnvelopeCodec, BadInputs) {
     const std::string error = decode_error(*codec, c.text);
     EXPECT_NE(error.find(c.fragment), std::string::npos)
         << "text: " << c.text.substr(0, 80) << "\nerror: " << error;
+  }
+}
+
+// --- envelope: the decoding fast path -----------------------------------------------------------
+
+// Stricter than ==: the same types and member order.
+bool identical(const Json& a, const Json& b) {
+  return a == b && a.dump() == b.dump();
+}
+
+void expect_same_decode(const Codec& fast, const Codec& full, const std::string& text) {
+  std::vector<Inbound> a(1);
+  std::vector<Inbound> b(1);
+  std::string error_a;
+  std::string error_b;
+  const bool ok_a = fast.decode(text, a, error_a);
+  const bool ok_b = full.decode(text, b, error_b);
+  ASSERT_EQ(ok_a, ok_b) << text << "\n" << error_a << "\n" << error_b;
+  EXPECT_EQ(error_a, error_b) << text;
+  ASSERT_EQ(a.size(), b.size()) << text;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].kind, b[i].kind) << text;
+    EXPECT_EQ(a[i].type, b[i].type) << text;
+    EXPECT_EQ(a[i].id, b[i].id) << text;
+    EXPECT_TRUE(identical(a[i].payload, b[i].payload)) << text << "\n" << a[i].payload.dump();
+    EXPECT_EQ(a[i].error.code, b[i].error.code) << text;
+    EXPECT_EQ(a[i].error.message, b[i].error.message) << text;
+    EXPECT_TRUE(identical(a[i].error.data, b[i].error.data)) << text;
+  }
+}
+
+TEST(EnvelopeCodec, DecodesTheSameWithAndWithoutItsFastPath) {
+  tether::EnvelopeFields short_names;
+  short_names.type = "t";
+  short_names.id = "i";
+  short_names.payload = "p";
+  short_names.error = "e";
+  const std::pair<std::shared_ptr<const Codec>, std::shared_ptr<const Codec>> codecs[] = {
+      {tether::envelope_codec(), tether::codec::envelope_codec_without_fast_path()},
+      {tether::envelope_codec(short_names),
+       tether::codec::envelope_codec_without_fast_path(short_names)},
+  };
+  const std::string texts[] = {
+      // What the fast path decodes.
+      R"({"id":"1","payload":"xxxx"})",
+      R"({"id":42,"payload":{"a":[1,2.5,null,true]}})",
+      R"({"id":-7,"payload":null,"error":null})",
+      R"({"id":18446744073709551615})",
+      R"({"id":"9","payload":1,"seq":[1,{"x":"y"}],"other":"z"})",
+      R"({"type":"chat","payload":{"text":"hi"}})",
+      R"({"type":"chat","id":"s-1","payload":[]})",
+      R"({"type":null,"id":"3","payload":true})",
+      R"({"payload":5,"id":"3"})",
+      " \t\r\n{ \"id\" : \"1\" , \"payload\" : [ 1 , 2 ] } \n",
+      R"({"t":"x","i":"1","p":2,"e":null})",
+      R"({"i":"1","p":2})",
+      // Keys with escapes, repeated keys, error responses, unusual values: the full path's.
+      R"({"id":"1","payload":1,"payload":2})",
+      R"({"id":"1","id":"2","payload":0})",
+      R"({"type":"a","type":"b"})",
+      R"({"x":1,"x":2,"id":"1"})",
+      R"({"i\u0064":"1","payload":3})",
+      R"({"\"id":"1","id":"2"})",
+      R"({"id":"1","pay\nload":3})",
+      R"({"id":"1","payload":"\u00e9"})",
+      R"({"id":"1","payload":1e2})",
+      R"({"id":"9","error":{"code":"not_found","message":"no such key","data":{"key":"k"}}})",
+      R"({"id":"9","error":"denied"})",
+      R"({"id":"1","error":5})",
+      "{\"id\":\"1\",\"payload\":" + std::string(40, '[') + std::string(40, ']') + "}",
+      "{\"id\":\"1\",\"payload\":\"\xC3\xA9\"}",
+      // Not messages, or not JSON: the same errors.
+      "{}",
+      R"({"payload":1})",
+      R"({"type":1})",
+      R"({"type":""})",
+      R"({"id":1.5})",
+      R"({"id":true})",
+      R"({"type":"t","id":{}})",
+      R"({"id":"1","payload":1,})",
+      R"({"id":"1" "payload":1})",
+      R"({"id":"1"} x)",
+      R"({"id":"1")",
+      R"({"id":"1","payload":01})",
+      "{\"id\":\"\xFF\"}",
+      std::string("{\"id\":\"1\"}\0", 11),
+      "[]",
+      "null",
+      "",
+  };
+  for (const auto& [fast, full] : codecs) {
+    for (const std::string& text : texts) expect_same_decode(*fast, *full, text);
+  }
+}
+
+TEST(EnvelopeCodec, TheFastPathKeepsTheLastValueOfARepeatedMember) {
+  const auto codec = tether::envelope_codec();
+  auto items = decode_ok(*codec, R"({"id":"1","payload":1,"payload":2})");
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_EQ(items[0].payload, Json(2));
+  items = decode_ok(*codec, R"({"type":"a","id":"7","type":"b"})");
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_EQ(items[0].type, "b");
+  EXPECT_EQ(items[0].id, "7");
+}
+
+// Records every member parse_members_fast hands over.
+class RecordingSink final : public tether::codec::MemberSink {
+ public:
+  Json* member(std::string_view key) override {
+    if (key == stop_at) return nullptr;
+    members.emplace_back(std::string(key), Json());
+    return &members.back().second;
+  }
+  std::string stop_at = "\x01";
+  std::vector<std::pair<std::string, Json>> members;
+};
+
+TEST(JsonFastPath, MembersOfAnObjectInTextOrder) {
+  RecordingSink sink;
+  ASSERT_TRUE(tether::codec::parse_members_fast(
+      R"( {"a":1,"b\n":{"c":[true,null]},"a":"x","":-2.5} )", sink));
+  ASSERT_EQ(sink.members.size(), 4u);
+  EXPECT_EQ(sink.members[0].first, "a");
+  EXPECT_EQ(sink.members[0].second, Json(1));
+  EXPECT_EQ(sink.members[1].first, "b\n");
+  EXPECT_EQ(sink.members[1].second, parse(R"({"c":[true,null]})"));
+  EXPECT_EQ(sink.members[2].first, "a");
+  EXPECT_EQ(sink.members[2].second, Json("x"));
+  EXPECT_EQ(sink.members[3].first, "");
+  EXPECT_EQ(sink.members[3].second, Json(-2.5));
+
+  RecordingSink empty;
+  EXPECT_TRUE(tether::codec::parse_members_fast("{}", empty));
+  EXPECT_TRUE(empty.members.empty());
+
+  // The sink can stop it.
+  RecordingSink stopping;
+  stopping.stop_at = "b";
+  EXPECT_FALSE(tether::codec::parse_members_fast(R"({"a":1,"b":2})", stopping));
+
+  // Whatever parse_json_fast refuses (or leaves to the full parser), and anything not an object.
+  for (const char* text :
+       {"[]", "1", "\"s\"", "{", "{\"a\":1,}", "{\"a\":1}x", "{\"a\" 1}", "{\"a\":1e2}",
+        "{\"\\u0061\":1}", "{\"a\":\"\\u0041\"}", "{a:1}", "{\"a\":01}", "{\"a\":[1,]}"}) {
+    RecordingSink refused;
+    EXPECT_FALSE(tether::codec::parse_members_fast(text, refused)) << text;
+    Json value;
+    if (tether::codec::parse_json_fast(text, value)) {
+      EXPECT_FALSE(value.is_object()) << text;
+    }
+  }
+  // Nesting: the same limit as parse_json_fast (the object is the first level).
+  for (std::size_t depth : {30u, 31u, 32u}) {
+    const std::string text = "{\"a\":" + std::string(depth, '[') + std::string(depth, ']') + "}";
+    RecordingSink deep;
+    Json value;
+    EXPECT_EQ(tether::codec::parse_members_fast(text, deep),
+              tether::codec::parse_json_fast(text, value))
+        << depth;
   }
 }
 

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -244,6 +245,41 @@ TEST(RequestTracker, TheResultCallbackTravelsWithTheRequest) {
   ASSERT_TRUE(ended);
   EXPECT_TRUE(static_cast<bool>(ended->request.on_result));
   EXPECT_EQ(called, 0);
+}
+
+TEST(RequestTracker, AnEndedRequestKeepsNothingInItsSlot) {
+  // What a callback captured is released with the request, however it ends, and a reused slot
+  // answers only to its new id and message.
+  RequestTracker t;
+  auto captured = std::make_shared<int>(0);
+  for (int round = 0; round < 3; ++round) {
+    TrackedRequest r = request("a" + std::to_string(round), 10 + round, 100, true);
+    r.on_result = [captured](const Response&) {};
+    t.add(std::move(r));
+    ASSERT_EQ(captured.use_count(), 2);
+    if (round == 0) {
+      auto answered = t.on_response("a0");
+      ASSERT_TRUE(answered);
+      EXPECT_EQ(answered->text, "{\"id\":\"a0\"}");
+      EXPECT_EQ(answered->message, 10u);
+    } else if (round == 1) {
+      ASSERT_TRUE(t.cancel("a1"));
+    } else {
+      ASSERT_TRUE(t.on_dropped(12, errc::queue_full));
+    }
+    EXPECT_EQ(captured.use_count(), 1) << round;
+  }
+  t.add(request("b", 20, 100));
+  EXPECT_FALSE(t.on_response("a0"));
+  EXPECT_FALSE(t.on_response("a2"));
+  EXPECT_FALSE(t.on_dropped(12, errc::queue_full));
+  t.on_written(20, at(5));
+  auto b = t.on_response("b");
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->written_at, at(5));
+  EXPECT_TRUE(b->written);
+  EXPECT_EQ(t.unmatched(), 2u);
+  EXPECT_TRUE(t.empty());
 }
 
 }  // namespace
