@@ -249,10 +249,18 @@ bool FrameDecoder::finish_frame(FrameSink& sink, std::string_view payload) {
 }
 
 bool FrameDecoder::feed(const std::uint8_t* data, std::size_t n, FrameSink& sink) {
+  std::size_t consumed = 0;
+  return feed_slice(data, n, n, sink, consumed);
+}
+
+bool FrameDecoder::feed_slice(const std::uint8_t* data, std::size_t n, std::size_t slice,
+                              FrameSink& sink, std::size_t& consumed) {
+  consumed = 0;
   if (failed_) return false;
   std::size_t pos = 0;
   while (pos < n && !close_received_) {
     if (!in_frame_) {
+      if (pos >= slice && header_have_ == 0) break;  // a frame boundary past the slice
       const std::uint8_t* header;
       if (header_have_ == 0 && n - pos >= 2) {
         // Common case: the header starts in this chunk; parse it in place when it is whole.
@@ -261,6 +269,7 @@ bool FrameDecoder::feed(const std::uint8_t* data, std::size_t n, FrameSink& sink
         if (n - pos < header_need_) {
           std::memcpy(header_, data + pos, n - pos);
           header_have_ = n - pos;
+          consumed = n;
           return true;
         }
         header = data + pos;
@@ -324,6 +333,7 @@ bool FrameDecoder::feed(const std::uint8_t* data, std::size_t n, FrameSink& sink
       if (!finish_frame(sink, payload)) return false;
     }
   }
+  consumed = close_received_ ? n : pos;  // bytes after a close frame are ignored
   return true;
 }
 

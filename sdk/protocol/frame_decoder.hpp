@@ -54,6 +54,11 @@ class FrameDecoder {
   /// broken the protocol (then error() says how, and every later call returns false without
   /// reading). Bytes after a close frame are ignored.
   bool feed(const std::uint8_t* data, std::size_t n, FrameSink& sink);
+  /// Like feed(), but stops at the first frame boundary at or after `slice` bytes: `consumed`
+  /// says how many bytes were decoded (all `n` unless it stopped early). A frame is never cut,
+  /// so a frame lying whole in the data is still delivered as a view into it.
+  bool feed_slice(const std::uint8_t* data, std::size_t n, std::size_t slice, FrameSink& sink,
+                  std::size_t& consumed);
 
   bool failed() const noexcept { return failed_; }
   const DecodeError& error() const noexcept { return error_; }

@@ -267,13 +267,16 @@ void Connection::on_plain_bytes(const std::uint8_t* data, std::size_t n) {
   // may write what the application sent in reply, so the peer handles it while the rest of the
   // read is decoded (a read of a thousand small echoes otherwise leaves the peer idle until the
   // last one is processed, then the client idle while the peer answers the batch).
+  // Slices end at frame boundaries: a frame lying whole in the read is still delivered as a view
+  // into it, however large.
   while (n > 0) {
     const std::size_t slice = n >= 2 * kDeliverSlice ? kDeliverSlice : n;
     delivered_in_slice_ = false;
-    ok = decoder_.feed(data, slice, *this);
-    data += slice;
-    n -= slice;
-    if (!ok || n == 0 || phase_ != Phase::open || decoder_.close_received()) break;
+    std::size_t consumed = 0;
+    ok = decoder_.feed_slice(data, n, slice, *this, consumed);
+    data += consumed;
+    n -= consumed;
+    if (!ok || n == 0 || consumed == 0 || phase_ != Phase::open || decoder_.close_received()) break;
     if (delivered_in_slice_) handler_.on_read_progress();
     if (phase_ != Phase::open) break;
   }

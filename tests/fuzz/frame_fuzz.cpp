@@ -2,9 +2,9 @@
 // (built and run by scripts/fuzz.sh frame).
 //
 // Input: one configuration byte (role, message limit), one byte choosing the chunking, then the
-// byte stream from the peer. The stream is decoded twice, in one piece and in chunks, and aborts
-// on any inconsistency:
-//   - both decodes give the same events and the same outcome (chunking never matters);
+// byte stream from the peer. The stream is decoded twice, in one piece and in chunks (each chunk
+// decoded whole or in slices by feed_slice()), and aborts on any inconsistency:
+//   - both decodes give the same events and the same outcome (chunking and slicing never matter);
 //   - a failed decode has an error name, the close code that goes with it (1002, 1007, 1009) and
 //     a one-line message, and every later feed() fails without events;
 //   - no message is larger than the limit, and never more payload than input bytes;
@@ -163,8 +163,28 @@ struct Outcome {
   std::uint16_t close = 0;
 };
 
+// Decodes one chunk as the connection does: feed() when `slice` is 0, else feed_slice() in a loop
+// until the chunk is consumed.
+bool feed_chunk(FrameDecoder& decoder, const std::uint8_t* p, std::size_t n, std::size_t slice,
+                Recorder& sink) {
+  if (slice == 0) return decoder.feed(p, n, sink);
+  const std::size_t steps = n;  // each step consumes at least one byte
+  for (std::size_t step = 0; step <= steps; ++step) {
+    std::size_t consumed = 0;
+    const bool ok = decoder.feed_slice(p, n, slice, sink, consumed);
+    if (!ok) return false;
+    check(consumed <= n, "feed_slice() consumed more than it was given");
+    check(consumed > 0 || n == 0, "feed_slice() consumed nothing");
+    p += consumed;
+    n -= consumed;
+    if (n == 0) return true;
+  }
+  fail("feed_slice() never finished a chunk");
+  return false;
+}
+
 Outcome decode(const DecoderOptions& options, std::string_view stream,
-               const std::vector<std::size_t>& chunks, Recorder& sink) {
+               const std::vector<std::size_t>& chunks, std::size_t slice, Recorder& sink) {
   FrameDecoder decoder(options);
   const auto* p = reinterpret_cast<const std::uint8_t*>(stream.data());
   std::size_t at = 0;
@@ -176,7 +196,7 @@ Outcome decode(const DecoderOptions& options, std::string_view stream,
       n = std::min(n, chunks[chunk_index % chunks.size()]);
       ++chunk_index;
     }
-    const bool ok = decoder.feed(p + at, n, sink);
+    const bool ok = feed_chunk(decoder, p + at, n, slice, sink);
     check(ok == !decoder.failed(), "feed() result disagrees with failed()");
     at += n;
     if (!ok) {
@@ -259,9 +279,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
 
   Recorder whole(options.max_message, stream.size());
-  const Outcome a = decode(options, stream, {}, whole);
+  const Outcome a = decode(options, stream, {}, 0, whole);
+  // The chunked decode also slices each chunk (0: not at all), as the connection slices a read.
+  static constexpr std::size_t kSlices[] = {0, 1, 7, 64};
   Recorder pieces(options.max_message, stream.size());
-  const Outcome b = decode(options, stream, chunks, pieces);
+  const Outcome b = decode(options, stream, chunks, kSlices[(config >> 3) & 3], pieces);
 
   check(a.ok == b.ok, "chunking changed success");
   if (!a.ok) check(a.code == b.code && a.close == b.close, "chunking changed the error");

@@ -569,6 +569,55 @@ TEST(FrameDecoder, SplitFrameIsCopied) {
   EXPECT_THAT(sink.events, ElementsAre(Text("Hello")));
 }
 
+TEST(FrameDecoder, SliceStopsAtTheFirstFrameBoundaryPastIt) {
+  // Three 7-byte frames: a slice of 8 bytes ends after the second frame, not inside it.
+  const std::string input = wire({0x81, 0x05, 'a', 'a', 'a', 'a', 'a'}) +
+                            wire({0x81, 0x05, 'b', 'b', 'b', 'b', 'b'}) +
+                            wire({0x81, 0x05, 'c', 'c', 'c', 'c', 'c'});
+  FrameDecoder decoder;
+  RecordingSink sink;
+  std::size_t consumed = 0;
+  ASSERT_TRUE(decoder.feed_slice(u8(input), input.size(), 8, sink, consumed));
+  EXPECT_EQ(consumed, 14u);
+  EXPECT_THAT(sink.events, ElementsAre(Text("aaaaa"), Text("bbbbb")));
+  ASSERT_TRUE(decoder.feed_slice(u8(input) + 14, input.size() - 14, 8, sink, consumed));
+  EXPECT_EQ(consumed, 7u);
+  EXPECT_THAT(sink.events, ElementsAre(Text("aaaaa"), Text("bbbbb"), Text("ccccc")));
+}
+
+TEST(FrameDecoder, SliceNeverCutsAFrameLyingWholeInTheInput) {
+  // A 64 KiB frame and a small one; a 16 KiB slice still delivers the large frame as a view.
+  const std::string input = wire({0x82, 0x7F, 0, 0, 0, 0, 0, 1, 0, 0}) + std::string(65536, 'x') +
+                            wire({0x81, 0x01, 'y'});
+  FrameDecoder decoder;
+  RecordingSink sink;
+  std::size_t consumed = 0;
+  ASSERT_TRUE(decoder.feed_slice(u8(input), input.size(), 16 * 1024, sink, consumed));
+  EXPECT_EQ(consumed, 10u + 65536u);
+  ASSERT_EQ(sink.message_data.size(), 1u);
+  EXPECT_EQ(sink.message_data[0], input.data() + 10);
+  ASSERT_TRUE(decoder.feed_slice(u8(input) + consumed, input.size() - consumed, 16 * 1024, sink,
+                                 consumed));
+  EXPECT_EQ(consumed, 3u);
+  EXPECT_THAT(sink.events, ElementsAre(Binary(std::string(65536, 'x')), Text("y")));
+}
+
+TEST(FrameDecoder, SliceConsumesAPartialFrameToTheEndOfTheInput) {
+  // The frame's header and part of its payload: all of it is taken (buffered), whatever the slice.
+  const std::string input = wire({0x81, 0x05, 'a', 'a', 'a', 'a', 'a', 0x81, 0x05, 'b', 'b'});
+  FrameDecoder decoder;
+  RecordingSink sink;
+  std::size_t consumed = 0;
+  ASSERT_TRUE(decoder.feed_slice(u8(input), input.size(), 1, sink, consumed));
+  EXPECT_EQ(consumed, 7u);
+  ASSERT_TRUE(decoder.feed_slice(u8(input) + 7, input.size() - 7, 1, sink, consumed));
+  EXPECT_EQ(consumed, 4u);
+  const std::string rest = wire({'b', 'b', 'b'});
+  ASSERT_TRUE(decoder.feed_slice(u8(rest), rest.size(), 1, sink, consumed));
+  EXPECT_EQ(consumed, 3u);
+  EXPECT_THAT(sink.events, ElementsAre(Text("aaaaa"), Text("bbbbb")));
+}
+
 TEST(FrameDecoder, HostileLengthDoesNotPreallocateTheWholeFrame) {
   // 16 MiB announced (within the limit) but only a trickle arrives: the buffer follows what
   // arrived, not what the header claims.
