@@ -39,10 +39,17 @@ SendResult ClientSession::send(MessageKind kind, std::string_view data,
   std::optional<core::TimePoint> expires_at;
   if (ttl.count() > 0) expires_at = at + ttl;
   // A small payload is copied under the lock into a buffer the queue recycles; a large one is
-  // copied before taking it, so the loop thread never waits for a long copy.
+  // copied before taking it, so the loop thread never waits for a long copy (into a buffer the
+  // queue kept from an earlier large message, when it has one).
   core::Outgoing large;
   const bool small = data.size() <= kSmallMessage;
-  if (!small) large.payload.assign(data.data(), data.size());
+  if (!small) {
+    if (data.size() >= core::OutboundQueue::kLargeSpareMin) {
+      std::lock_guard<std::mutex> lock(queue_mutex_);
+      large.payload = queue_.take_buffer(data.size());
+    }
+    large.payload.assign(data.data(), data.size());
+  }
   {
     std::lock_guard<std::mutex> lock(queue_mutex_);
     result.id = next_id_++;

@@ -201,8 +201,35 @@ bool OutboundQueue::fits(std::size_t count, std::size_t bytes, std::size_t size)
          bytes <= limits_.max_bytes - size;
 }
 
+std::string OutboundQueue::take_buffer(std::size_t size) noexcept {
+  std::string out;
+  if (size < kLargeSpareMin) return out;
+  for (std::string& spare : large_spare_) {
+    if (spare.capacity() >= size) {
+      out.swap(spare);
+      break;
+    }
+  }
+  return out;
+}
+
 void OutboundQueue::recycle(std::string&& payload) noexcept {
   const std::size_t capacity = payload.capacity();
+  if (capacity >= kLargeSpareMin) {
+    // Kept in an empty slot when both fit the bound together; else the smaller kept one makes way
+    // for a larger payload (the next large message is most likely the size of the last).
+    std::string* small_slot = large_spare_[0].capacity() <= large_spare_[1].capacity()
+                                  ? &large_spare_[0]
+                                  : &large_spare_[1];
+    std::string* other = small_slot == &large_spare_[0] ? &large_spare_[1] : &large_spare_[0];
+    if (capacity + other->capacity() > kLargeSpareBytes) return;
+    if (small_slot->capacity() > capacity && small_slot->capacity() > std::string().capacity()) {
+      return;
+    }
+    payload.clear();
+    small_slot->swap(payload);  // the buffer it held (if any) is released with `payload`
+    return;
+  }
   // Short payloads live inside the string (no buffer to keep); long ones are not worth keeping.
   if (capacity <= std::string().capacity() || capacity > kSpareCapacity ||
       spare_bytes_ + capacity > kSpareBytes) {

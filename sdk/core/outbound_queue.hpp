@@ -112,6 +112,15 @@ class OutboundQueue {
   /// message that left it, so that a steady flow of small messages allocates nothing.
   PushResult push(MessageId id, bool binary, std::string_view payload,
                   std::optional<TimePoint> expires_at, TimePoint now, bool ready);
+  /// An empty string with room for `size` bytes when the queue kept one from a large message that
+  /// left it (at least kLargeSpareMin bytes), else an empty string: a steady flow of large
+  /// messages copied by the caller (outside the queue's lock) then reuses the same few buffers
+  /// instead of allocating and faulting in fresh pages for each.
+  std::string take_buffer(std::size_t size) noexcept;
+  /// Large buffers are kept from this capacity up, at most kLargeSpareBytes together (in at most
+  /// two buffers).
+  static constexpr std::size_t kLargeSpareMin = 64 * 1024;
+  static constexpr std::size_t kLargeSpareBytes = 2 * 1024 * 1024;
 
   /// Hands the oldest waiting messages to the transport, in order, while their payload bytes
   /// together stay within `budget_bytes`; when nothing is in flight, the first message goes even
@@ -203,6 +212,7 @@ class OutboundQueue {
   Line waiting_;
   std::vector<std::string> spare_;
   std::size_t spare_bytes_ = 0;
+  std::string large_spare_[2];       // empty (no capacity) when not holding a kept buffer
   std::vector<Deadline> deadlines_;  // min-heap of waiting expiries; stale entries pruned lazily
   std::vector<Event> events_;
   std::uint64_t next_seq_ = 0;

@@ -1156,5 +1156,72 @@ TEST(OutboundQueueAllocations, CopiedPayloadsReuseTheBuffersOfMessagesThatLeft) 
   expect_invariants(q);
 }
 
+TEST(OutboundQueueAllocations, LargePayloadsReuseTheBuffersOfLargeMessagesThatLeft) {
+  // The caller copies a large payload outside the queue's lock, into take_buffer(): with at most
+  // two such messages in flight, a steady flow reuses the same two buffers.
+  OutboundQueue q;
+  std::vector<const Outgoing*> taken;
+  std::vector<Event> events;
+  taken.reserve(8);
+  events.reserve(8);
+  const std::string payload(1024 * 1024, 'L');
+  MessageId id = 0;
+  std::vector<const char*> buffers;
+  buffers.reserve(256);
+  const auto cycle = [&] {
+    for (int i = 0; i < 2; ++i) {
+      Outgoing m;
+      m.id = ++id;
+      m.binary = true;
+      m.payload = q.take_buffer(payload.size());
+      m.payload.assign(payload);
+      buffers.push_back(m.payload.data());
+      q.push(std::move(m), at(0), true);
+    }
+    taken.clear();
+    q.take_ready(kUnlimited, at(0), taken);
+    for (const Outgoing* m : taken) EXPECT_EQ(m->payload, payload);
+    while (q.in_flight() > 0) q.on_sent(taken[taken.size() - q.in_flight()]->id);
+    events.clear();
+    q.take_events(events);
+  };
+  for (int i = 0; i < 10; ++i) cycle();
+  const std::size_t before = g_allocations.load();
+  for (int i = 0; i < 100; ++i) cycle();
+  EXPECT_EQ(g_allocations.load() - before, 0u);
+  // Every later message used one of the first two buffers.
+  for (std::size_t i = 2; i < buffers.size(); ++i) {
+    EXPECT_TRUE(buffers[i] == buffers[0] || buffers[i] == buffers[1]) << "message " << i;
+  }
+  // Small sizes and sizes beyond what is kept get nothing.
+  EXPECT_EQ(q.take_buffer(1000).capacity(), std::string().capacity());
+  EXPECT_EQ(q.take_buffer(OutboundQueue::kLargeSpareBytes + 1).capacity(), std::string().capacity());
+  expect_invariants(q);
+}
+
+TEST(OutboundQueueAllocations, KeptLargeBuffersStayWithinTheirBound) {
+  OutboundQueue q;
+  std::vector<const Outgoing*> taken;
+  const auto send = [&](std::size_t size) {
+    Outgoing m;
+    m.id = 1;
+    m.payload.assign(size, 'x');
+    q.push(std::move(m), at(0), true);
+    taken.clear();
+    q.take_ready(kUnlimited, at(0), taken);
+    q.on_sent(1);
+  };
+  // 1.5 MiB kept; a 1 MiB buffer would break the 2 MiB bound, a 256 KiB one fits beside it.
+  send(1536 * 1024);
+  send(1024 * 1024);
+  send(256 * 1024);
+  EXPECT_GE(q.take_buffer(1536 * 1024).capacity(), 1536u * 1024);
+  EXPECT_GE(q.take_buffer(200 * 1024).capacity(), 256u * 1024);
+  EXPECT_EQ(q.take_buffer(200 * 1024).capacity(), std::string().capacity());
+  // A payload larger than the bound is never kept.
+  send(OutboundQueue::kLargeSpareBytes + 1);
+  EXPECT_EQ(q.take_buffer(OutboundQueue::kLargeSpareMin).capacity(), std::string().capacity());
+}
+
 }  // namespace
 }  // namespace tether::core
