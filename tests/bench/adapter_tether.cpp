@@ -225,7 +225,7 @@ Result run_echo(const Config& config, Threading& threading) {
   // and bytes in flight until echoed) stays the same for every client; this bounds only what sits
   // in tether's queue instead of in the kernel. Each echo calls pump again, so the flood
   // continues as the socket drains.
-  constexpr std::size_t kMaxBuffered = 4 * 1024 * 1024;
+  constexpr std::size_t kMaxBuffered = 2 * 1024 * 1024;
   auto pump = [&] {
     while (run.want_send() && client->buffered_amount() < kMaxBuffered) {
       const std::string_view message = run.next_message();
