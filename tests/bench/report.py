@@ -64,11 +64,60 @@ that hands anything else (escapes, exponents, deep nesting, every error) to Rapi
 fuzzer checks on every input that both agree. Client CPU per request 3.5 → 1.75 µs; the fast
 parse path alone: 2.4 → 1.75 µs (4 interleaved rounds).
 
-**What still costs** (1 MiB flood, perf): kernel copies ~26 %, assembling a message that spans
-reads (memmove) ~13 %, masking ~11 %, page faults ~6 %. The 1 MiB flood's peak RSS is set by the
-benchmark's 16 × 1 MiB burst sent from `on_open`, which the queue must copy (the caller may reuse
-its buffer); the shared libraries of this all-adapters binary are another ~8 MiB. Whole-process
-RSS while connected is measured by `idle_bench`, which links tether only.
+**Read slices (sdk/transport/connection.cpp).** In a 64 B echo flood one read holds about 1,000
+echoes. Decoding it whole delivered all of them before any reply was written, so the server sat
+idle while the client decoded, then the client while the server answered. A read is now decoded
+in slices of about 16 KiB that end at frame boundaries, and the replies the application sent
+from a slice are written before the next one: the 64 B flood went from 2.33 M to 3.24 M msgs/s
+(5 interleaved rounds; 8 KiB, 16 KiB and 32 KiB slices measured alike, 4 KiB worse). An
+integration test checks that the first reply leaves before 500 of 3,000 messages in one read are
+delivered (248 with slices, 991 or 1,937 without).
+
+**The benchmark's own cost (tests/bench/bench_common.hpp).** The echo check formatted and parsed
+a 16-digit hex stamp per message, about 10 % of the client's cycles in the 64 B flood; it now
+steps the stamp a digit at a time, the same for every client.
+
+**Back-pressure in the tether client (tests/bench/adapter_tether.cpp, docs/delivery.md).** The
+benchmark used to queue its whole 16 × 1 MiB burst at once, and the queue must copy it (the
+caller may reuse its buffer): the 1 MiB flood's peak RSS was 27 MiB. The client now tops up to
+2 MiB of `buffered_amount()`, as the delivery guide shows streaming applications doing: about
+15 MiB at the same throughput (2 MiB and 4 MiB measured alike; 1 MiB left one message in flight).
+
+**Large messages (sdk/core/outbound_queue.cpp, sdk/protocol/frame_decoder.cpp,
+sdk/transport/connection.cpp).** The queue keeps the buffers of up to two large messages
+(64 KiB–2 MiB) for the next large sends, instead of allocating and faulting in 1 MiB per
+message (page faults were 5.5 % of the client's cycles in the 1 MiB flood); a TLS connection
+decrypts into the buffer of the previous read; the read slices never cut a frame, so a frame
+lying whole in one read is delivered as a view into it. Client CPU per echoed 1 MiB message
+0.69 → 0.63 ms (4 interleaved rounds).
+
+**Requests (sdk/session_requests.cpp, sdk/codec/envelope_codec.cpp).** The envelope of a
+response or message is parsed straight into its fields without building a document (anything
+unusual still takes the full parse; the codec fuzzer checks both agree), a small request is
+encoded into a buffer the calling thread keeps, and a response on the loop thread reuses one
+`Response`: 7.1 → 3.1 allocations per request, client CPU per request 1.47 → 1.28 µs, 553 k →
+646 k requests/s (8 interleaved rounds).
+
+**What still costs, and the targets not met.**
+- 1 MiB flood (perf, client): kernel copies about 20 %, masking 10 %, the copy `send()` makes
+  (the API takes a view; the caller may reuse its buffer) 8.5 %, assembling frames that span
+  reads 8 % (libwebsockets reads at most 256 KiB per `RAW_RX`, about 110 KiB on average, into its
+  own buffer, so a 1 MiB frame is always assembled). The TCP floor streams with no copy beyond
+  the kernel's, and swings between 1.6 and 2.5 GB/s from one run to the next on this machine.
+- 3× websocketpp at 64 KiB and 1 MiB asks for more than the TCP floor of the same run
+  (websocketpp's 550–600 MB/s × 3 against a floor of 1.6–1.8 GB/s).
+- 64 B flood, 10× websocketpp: about 5 M msgs/s, or under 0.2 µs of client CPU per message. The
+  tether client is CPU-bound at 0.3–0.4 µs (queue, loop hand-over, callbacks, the echo check);
+  the blocking OpenSSL client, with none of those, shows what the server sustains.
+- Requests at half the flood rate: a request is JSON encoded, tracked, its response parsed and
+  matched, about 1.3 µs of client CPU against about 0.3 µs for a flood message.
+- RSS while connected: the process before tether's runtime is already about 5.4 MiB (libc,
+  libstdc++, libssl and libcrypto, libwebsockets mapped in). Of the about 4.2 MiB the runtime and
+  one connection add, 2.3 MiB is OpenSSL 3 loading its configuration and providers at the first
+  random bytes (a 10-line C program that only calls `RAND_bytes` goes from 3.0 to 5.4 MiB).
+  Skipping the OpenSSL configuration would change the machine's TLS policy and is not done.
+
+Whole-process RSS while connected is measured by `idle_bench`, which links tether only.
 """
 
 
