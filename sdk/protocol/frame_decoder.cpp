@@ -171,7 +171,7 @@ bool FrameDecoder::on_header(const std::uint8_t* h) {
   return true;
 }
 
-bool FrameDecoder::append_data(const std::uint8_t* data, std::size_t n) {
+std::uint8_t* FrameDecoder::reserve_payload(std::size_t n) {
   const std::size_t old = message_.size();
   if (old + n > message_.capacity()) {
     // Grow geometrically with what arrives, but never past the end of the announced frame.
@@ -180,12 +180,48 @@ bool FrameDecoder::append_data(const std::uint8_t* data, std::size_t n) {
     message_.reserve(static_cast<std::size_t>(
         std::max<std::uint64_t>(old + n, std::min<std::uint64_t>(frame_end, grown))));
   }
-  message_.append(reinterpret_cast<const char*>(data), n);
-  auto* dst = reinterpret_cast<std::uint8_t*>(&message_[old]);
-  if (masked_) mask_copy(dst, dst, n, mask_, static_cast<std::size_t>(frame_have_ & 3));
+  return message_.tail();
+}
+
+bool FrameDecoder::commit_payload(std::size_t n, bool unmask) {
+  std::uint8_t* dst = message_.tail();
+  if (unmask) mask_copy(dst, dst, n, mask_, static_cast<std::size_t>(frame_have_ & 3));
   if (message_op_ == Opcode::text && !utf8_.feed(dst, n)) {
     return fail(errc::invalid_utf8, close_code::invalid_payload, "invalid UTF-8 in a text message");
   }
+  message_.commit(n);
+  return true;
+}
+
+bool FrameDecoder::append_data(const std::uint8_t* data, std::size_t n) {
+  std::uint8_t* dst = reserve_payload(n);
+  if (masked_) {
+    mask_copy(dst, data, n, mask_, static_cast<std::size_t>(frame_have_ & 3));
+  } else if (n != 0) {
+    std::memcpy(dst, data, n);
+  }
+  return commit_payload(n, false);
+}
+
+std::uint8_t* FrameDecoder::payload_window(std::size_t max, std::size_t& size) {
+  size = 0;
+  if (failed_ || close_received_ || !in_frame_ || is_control(opcode_)) return nullptr;
+  const std::uint64_t left = frame_len_ - frame_have_;
+  if (left == 0) return nullptr;
+  // No more room than feeding would have made: the buffer at most doubles before the bytes that
+  // fill it arrive (a header alone never buys a large allocation).
+  const std::size_t old = message_.size();
+  const std::size_t growth = std::max(message_.capacity() - old, std::max(old, kMinReserve));
+  size = static_cast<std::size_t>(std::min<std::uint64_t>(left, std::min(max, growth)));
+  if (size == 0) return nullptr;
+  return reserve_payload(size);
+}
+
+bool FrameDecoder::commit_window(std::size_t n, FrameSink& sink) {
+  if (failed_) return false;
+  if (!commit_payload(n, masked_)) return false;
+  frame_have_ += n;
+  if (frame_have_ == frame_len_) return finish_frame(sink, message_.view());
   return true;
 }
 
@@ -193,7 +229,7 @@ void FrameDecoder::end_message() {
   in_message_ = false;
   message_size_ = 0;
   if (message_.capacity() > kRetainCapacity) {
-    std::string().swap(message_);
+    message_.release();
   } else {
     message_.clear();
   }
@@ -292,8 +328,7 @@ bool FrameDecoder::feed_slice(const std::uint8_t* data, std::size_t n, std::size
       if (!on_header(header)) return false;
 
       if (frame_len_ == 0) {
-        const std::string_view payload =
-            is_control(opcode_) ? std::string_view() : std::string_view(message_);
+        const std::string_view payload = is_control(opcode_) ? std::string_view() : message_.view();
         if (!finish_frame(sink, payload)) return false;
         continue;
       }
@@ -329,7 +364,7 @@ bool FrameDecoder::feed_slice(const std::uint8_t* data, std::size_t n, std::size
     pos += take;
     if (frame_have_ == frame_len_) {
       const std::string_view payload =
-          is_control(opcode_) ? std::string_view(control_) : std::string_view(message_);
+          is_control(opcode_) ? std::string_view(control_) : message_.view();
       if (!finish_frame(sink, payload)) return false;
     }
   }

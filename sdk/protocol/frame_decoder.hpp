@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 
+#include "protocol/byte_buffer.hpp"
 #include "protocol/frame.hpp"
 #include "protocol/utf8.hpp"
 #include "tether/error.hpp"
@@ -60,6 +61,16 @@ class FrameDecoder {
   bool feed_slice(const std::uint8_t* data, std::size_t n, std::size_t slice, FrameSink& sink,
                   std::size_t& consumed);
 
+  /// Where the rest of the current data frame's payload may be written directly (by recv(2), say)
+  /// instead of being fed: a frame whose header is decoded and whose payload is incomplete.
+  /// Returns room for `size` bytes (at most the rest of the frame, at most `max`, growing the
+  /// message buffer no faster than feeding would), or nullptr when no frame is part-way through.
+  /// The bytes written there are handed over with commit_window().
+  std::uint8_t* payload_window(std::size_t max, std::size_t& size);
+  /// The first `n` bytes of the last payload_window() were written: decodes them as feed() would
+  /// (unmasking, UTF-8 validation, the message delivered to `sink` when the frame completes it).
+  bool commit_window(std::size_t n, FrameSink& sink);
+
   bool failed() const noexcept { return failed_; }
   const DecodeError& error() const noexcept { return error_; }
   /// True once a close frame has been decoded.
@@ -76,6 +87,11 @@ class FrameDecoder {
   bool on_header(const std::uint8_t* h);
   /// Appends payload bytes of a data frame (unmasking, validating text as it arrives).
   bool append_data(const std::uint8_t* data, std::size_t n);
+  /// Room for `n` more payload bytes at the end of the message buffer.
+  std::uint8_t* reserve_payload(std::size_t n);
+  /// The `n` bytes written at the end of the message buffer are payload: validates them (after
+  /// unmasking them in place when `unmask`) and counts them.
+  bool commit_payload(std::size_t n, bool unmask);
   /// The current frame is complete; `payload` is its payload for a control frame, or the whole
   /// message for the final frame of a data message.
   bool finish_frame(FrameSink& sink, std::string_view payload);
@@ -99,7 +115,7 @@ class FrameDecoder {
   bool in_message_ = false;
   Opcode message_op_ = Opcode::text;
   std::uint64_t message_size_ = 0;
-  std::string message_;  // accumulated payload when not zero-copy
+  ByteBuffer message_;  // accumulated payload when not zero-copy
   Utf8Validator utf8_;
   bool failed_ = false;
   bool close_received_ = false;

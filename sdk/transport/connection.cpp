@@ -20,6 +20,11 @@ constexpr std::size_t kMaxReasonBytes = 123;
 constexpr std::size_t kKeptPlaintext = 1024 * 1024;
 // Inbound bytes are decoded in slices of this size (see on_plain_bytes).
 constexpr std::size_t kDeliverSlice = 16 * 1024;
+// The rest of a frame is received straight into the message buffer when at least this much of
+// it is missing, at most kDirectRead bytes per recv() and kDirectReads recv()s per read event.
+constexpr std::size_t kDirectMin = 16 * 1024;
+constexpr std::size_t kDirectRead = 1024 * 1024;
+constexpr int kDirectReads = 16;
 
 std::string truncate_reason(std::string_view reason) {
   if (reason.size() <= kMaxReasonBytes) return std::string(reason);
@@ -280,9 +285,36 @@ void Connection::on_plain_bytes(const std::uint8_t* data, std::size_t n) {
     if (delivered_in_slice_) handler_.on_read_progress();
     if (phase_ != Phase::open) break;
   }
+  // Everything libwebsockets read is decoded (n is 0) before more is received from the socket.
+  if (ok && n == 0 && !tls_ && phase_ == Phase::open && !decoder_.close_received()) {
+    receive_rest_of_frame();
+  }
   // Liveness once per read, not per frame: a read full of small frames costs one clock read.
   if (frames_in_read_ && phase_ != Phase::ended) handler_.on_activity();
   if (!ok) fail_protocol(decoder_.error());
+}
+
+void Connection::receive_rest_of_frame() {
+  // libwebsockets reads at most pt_serv_buf_size bytes per event into its own buffer, so a large
+  // frame would be copied from there piece by piece. When a frame is part-way through, the rest
+  // is received where the decoder keeps it. (A TLS connection decrypts into its own buffer.)
+  for (int round = 0; round < kDirectReads; ++round) {
+    std::size_t room = 0;
+    std::uint8_t* window = decoder_.payload_window(kDirectRead, room);
+    if (window == nullptr || room < kDirectMin) return;
+    int error = 0;
+    const long got = socket_.recv(window, room, error);
+    static_cast<void>(error);
+    // Nothing more yet; or the stream ended or broke, which the loop then sees at its next read
+    // and reports as for any other read (the socket stays readable at its end).
+    if (got <= 0) return;
+    if (!decoder_.commit_window(static_cast<std::size_t>(got), *this)) {
+      fail_protocol(decoder_.error());
+      return;
+    }
+    if (phase_ != Phase::open || decoder_.close_received()) return;
+    if (static_cast<std::size_t>(got) < room) return;
+  }
 }
 
 // --- inbound frames

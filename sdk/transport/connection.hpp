@@ -128,6 +128,8 @@ class Connection final : private RawSocketHandler, private protocol::FrameSink {
   void begin_upgrade();
   void on_transport_bytes(const std::uint8_t* data, std::size_t n);
   void on_plain_bytes(const std::uint8_t* data, std::size_t n);
+  /// The rest of a large frame, received from the socket straight into the decoder's buffer.
+  void receive_rest_of_frame();
   void write_plain(std::string_view bytes);  // pre-open protocol bytes, through TLS when on
   void flush();
   bool refill();

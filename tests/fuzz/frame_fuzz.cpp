@@ -3,7 +3,8 @@
 //
 // Input: one configuration byte (role, message limit), one byte choosing the chunking, then the
 // byte stream from the peer. The stream is decoded twice, in one piece and in chunks (each chunk
-// decoded whole or in slices by feed_slice()), and aborts on any inconsistency:
+// decoded whole or in slices by feed_slice(), the rest of a frame possibly written through
+// payload_window()), and aborts on any inconsistency:
 //   - both decodes give the same events and the same outcome (chunking and slicing never matter);
 //   - a failed decode has an error name, the close code that goes with it (1002, 1007, 1009) and
 //     a one-line message, and every later feed() fails without events;
@@ -164,12 +165,26 @@ struct Outcome {
 };
 
 // Decodes one chunk as the connection does: feed() when `slice` is 0, else feed_slice() in a loop
-// until the chunk is consumed.
+// until the chunk is consumed; with `window` > 0, whenever a frame is part-way through, up to
+// `window` of the next bytes go through payload_window() and commit_window() instead (as the
+// connection receives the rest of a large frame from the socket).
 bool feed_chunk(FrameDecoder& decoder, const std::uint8_t* p, std::size_t n, std::size_t slice,
-                Recorder& sink) {
+                std::size_t window, Recorder& sink) {
   if (slice == 0) return decoder.feed(p, n, sink);
-  const std::size_t steps = n;  // each step consumes at least one byte
+  const std::size_t steps = 2 * n;  // each step consumes at least one byte
   for (std::size_t step = 0; step <= steps; ++step) {
+    std::size_t room = 0;
+    std::uint8_t* w = window > 0 ? decoder.payload_window(window, room) : nullptr;
+    if (w != nullptr) {
+      check(room > 0 && room <= window, "payload_window() room out of bounds");
+      const std::size_t take = std::min(room, n);
+      std::copy(p, p + take, w);
+      if (!decoder.commit_window(take, sink)) return false;
+      p += take;
+      n -= take;
+      if (n == 0) return true;
+      continue;
+    }
     std::size_t consumed = 0;
     const bool ok = decoder.feed_slice(p, n, slice, sink, consumed);
     if (!ok) return false;
@@ -184,7 +199,8 @@ bool feed_chunk(FrameDecoder& decoder, const std::uint8_t* p, std::size_t n, std
 }
 
 Outcome decode(const DecoderOptions& options, std::string_view stream,
-               const std::vector<std::size_t>& chunks, std::size_t slice, Recorder& sink) {
+               const std::vector<std::size_t>& chunks, std::size_t slice, std::size_t window,
+               Recorder& sink) {
   FrameDecoder decoder(options);
   const auto* p = reinterpret_cast<const std::uint8_t*>(stream.data());
   std::size_t at = 0;
@@ -196,7 +212,7 @@ Outcome decode(const DecoderOptions& options, std::string_view stream,
       n = std::min(n, chunks[chunk_index % chunks.size()]);
       ++chunk_index;
     }
-    const bool ok = feed_chunk(decoder, p + at, n, slice, sink);
+    const bool ok = feed_chunk(decoder, p + at, n, slice, window, sink);
     check(ok == !decoder.failed(), "feed() result disagrees with failed()");
     at += n;
     if (!ok) {
@@ -279,11 +295,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
 
   Recorder whole(options.max_message, stream.size());
-  const Outcome a = decode(options, stream, {}, 0, whole);
-  // The chunked decode also slices each chunk (0: not at all), as the connection slices a read.
+  const Outcome a = decode(options, stream, {}, 0, 0, whole);
+  // The chunked decode also slices each chunk (0: not at all), as the connection slices a read,
+  // and may write the rest of a frame through payload_window() (0: never).
   static constexpr std::size_t kSlices[] = {0, 1, 7, 64};
+  static constexpr std::size_t kWindows[] = {0, 0, 3, 1000};
+  const std::size_t mode = (config >> 3) & 3;
   Recorder pieces(options.max_message, stream.size());
-  const Outcome b = decode(options, stream, chunks, kSlices[(config >> 3) & 3], pieces);
+  const Outcome b = decode(options, stream, chunks, kSlices[mode], kWindows[mode], pieces);
 
   check(a.ok == b.ok, "chunking changed success");
   if (!a.ok) check(a.code == b.code && a.close == b.close, "chunking changed the error");

@@ -3,8 +3,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <initializer_list>
 #include <new>
 #include <ostream>
@@ -616,6 +618,98 @@ TEST(FrameDecoder, SliceConsumesAPartialFrameToTheEndOfTheInput) {
   ASSERT_TRUE(decoder.feed_slice(u8(rest), rest.size(), 1, sink, consumed));
   EXPECT_EQ(consumed, 3u);
   EXPECT_THAT(sink.events, ElementsAre(Text("aaaaa"), Text("bbbbb")));
+}
+
+// Writes `bytes` through payload_window()/commit_window() in pieces of at most `max`.
+bool write_through_windows(FrameDecoder& decoder, std::string_view bytes, std::size_t max,
+                           RecordingSink& sink) {
+  while (!bytes.empty()) {
+    std::size_t room = 0;
+    std::uint8_t* w = decoder.payload_window(max, room);
+    if (w == nullptr || room == 0) return false;
+    const std::size_t take = std::min(room, bytes.size());
+    std::memcpy(w, bytes.data(), take);
+    if (!decoder.commit_window(take, sink)) return false;
+    bytes.remove_prefix(take);
+  }
+  return true;
+}
+
+TEST(FrameDecoder, RestOfAFrameCanBeWrittenThroughItsWindow) {
+  std::string payload(200000, 'w');
+  for (std::size_t i = 0; i < payload.size(); i += 97) payload[i] = static_cast<char>('a' + i % 26);
+  const std::string head = wire({0x82, 0x7F, 0, 0, 0, 0, 0, 0x03, 0x0D, 0x40});  // 200,000
+  FrameDecoder decoder;
+  RecordingSink sink;
+  // No frame under way: no window.
+  std::size_t room = 7;
+  EXPECT_EQ(decoder.payload_window(1 << 20, room), nullptr);
+  EXPECT_EQ(room, 0u);
+  const std::string first = head + payload.substr(0, 1000);
+  ASSERT_TRUE(decoder.feed(u8(first), first.size(), sink));
+  // The window never reaches past the frame.
+  ASSERT_NE(decoder.payload_window(1 << 20, room), nullptr);
+  EXPECT_LE(room, payload.size() - 1000);
+  ASSERT_TRUE(write_through_windows(decoder, std::string_view(payload).substr(1000), 50000, sink));
+  EXPECT_THAT(sink.events, ElementsAre(Binary(payload)));
+  EXPECT_EQ(decoder.payload_window(1 << 20, room), nullptr);
+  // The next frame decodes as usual.
+  const std::string next = wire({0x81, 0x02, 'o', 'k'});
+  ASSERT_TRUE(decoder.feed(u8(next), next.size(), sink));
+  EXPECT_THAT(sink.events, ElementsAre(Binary(payload), Text("ok")));
+}
+
+TEST(FrameDecoder, WindowBytesAreUnmaskedAndValidatedLikeFedOnes) {
+  // A masked frame (server role): the bytes written through the window are unmasked.
+  SeededSource random(3);
+  MaskKeyPool masks(random);
+  std::string frame;
+  std::string text(5000, 'x');
+  for (std::size_t i = 0; i < text.size(); i += 7) text[i] = static_cast<char>('a' + i % 26);
+  encode_frame(frame, Opcode::text, true, text, &masks);
+  FrameDecoder server(server_role());
+  RecordingSink sink;
+  ASSERT_TRUE(server.feed(u8(frame), 11, sink));
+  ASSERT_TRUE(write_through_windows(server, std::string_view(frame).substr(11), 333, sink));
+  EXPECT_THAT(sink.events, ElementsAre(Text(text)));
+
+  // Invalid UTF-8 arriving through the window fails the stream as it would when fed.
+  FrameDecoder client;
+  RecordingSink client_sink;
+  const std::string head = wire({0x81, 0x7E, 0x01, 0x00});  // text, 256 bytes
+  ASSERT_TRUE(client.feed(u8(head), head.size(), client_sink));
+  std::string bad(256, 'a');
+  bad[100] = static_cast<char>(0xFF);
+  EXPECT_FALSE(write_through_windows(client, bad, 1000, client_sink));
+  EXPECT_TRUE(client.failed());
+  EXPECT_EQ(client.error().code, errc::invalid_utf8);
+  std::size_t room = 0;
+  EXPECT_EQ(client.payload_window(1000, room), nullptr);
+  EXPECT_TRUE(client_sink.events.empty());
+}
+
+TEST(FrameDecoder, NoWindowForControlFrames) {
+  FrameDecoder decoder;
+  RecordingSink sink;
+  const std::string ping = wire({0x89, 0x05, 'p', 'i'});
+  ASSERT_TRUE(decoder.feed(u8(ping), ping.size(), sink));
+  std::size_t room = 0;
+  EXPECT_EQ(decoder.payload_window(1000, room), nullptr);
+}
+
+TEST(FrameDecoder, WindowDoesNotPreallocateAHostileFrame) {
+  // A header announcing 16 MiB buys a window no larger than feeding would have reserved.
+  FrameDecoder decoder({Role::client, 0});
+  RecordingSink sink;
+  const std::string head = wire({0x82, 0x7F, 0, 0, 0, 0, 0x01, 0, 0, 0});
+  ASSERT_TRUE(decoder.feed(u8(head), head.size(), sink));
+  std::size_t room = 0;
+  g_largest_allocation = 0;
+  g_track_allocations = true;
+  ASSERT_NE(decoder.payload_window(16u << 20, room), nullptr);
+  g_track_allocations = false;
+  EXPECT_LE(room, 64u * 1024);
+  EXPECT_LE(g_largest_allocation, 64u * 1024);
 }
 
 TEST(FrameDecoder, HostileLengthDoesNotPreallocateTheWholeFrame) {
