@@ -89,7 +89,16 @@ sdk/transport/connection.cpp).** The queue keeps the buffers of up to two large 
 message (page faults were 5.5 % of the client's cycles in the 1 MiB flood); a TLS connection
 decrypts into the buffer of the previous read; the read slices never cut a frame, so a frame
 lying whole in one read is delivered as a view into it. Client CPU per echoed 1 MiB message
-0.69 → 0.63 ms (4 interleaved rounds).
+0.69 → 0.63 ms (4 interleaved rounds). Then the rest of a large frame is received straight into
+the message buffer instead of copied out of libwebsockets' 256 KiB read buffer: that copy went
+from 7.8 % to 2.6 % of the client's cycles in the 1 MiB flood, about 3 % less client CPU per
+message overall (5 interleaved rounds, within the noise of this machine).
+
+**Queue flush (sdk/session_queue.cpp).** After a reconnect, a backlog was written up to 16 MiB
+per turn of the loop while the socket took it, so the server's echoes piled up unread and the
+server stalled on a full socket. Two 1 MiB windows per turn, then the reads: 100,000 queued 64 B
+messages flushed at 3.64 M msgs/s instead of 3.07 M (medians of 5 interleaved rounds, client
+CPU per message 0.325 → 0.275 µs); 1 window measured alike, and the floods did not change.
 
 **Requests (sdk/session_requests.cpp, sdk/codec/envelope_codec.cpp).** The envelope of a
 response or message is parsed straight into its fields without building a document (anything
@@ -99,11 +108,10 @@ encoded into a buffer the calling thread keeps, and a response on the loop threa
 646 k requests/s (8 interleaved rounds).
 
 **What still costs, and the targets not met.**
-- 1 MiB flood (perf, client): kernel copies about 20 %, masking 10 %, the copy `send()` makes
-  (the API takes a view; the caller may reuse its buffer) 8.5 %, assembling frames that span
-  reads 8 % (libwebsockets reads at most 256 KiB per `RAW_RX`, about 110 KiB on average, into its
-  own buffer, so a 1 MiB frame is always assembled). The TCP floor streams with no copy beyond
-  the kernel's, and swings between 1.6 and 2.5 GB/s from one run to the next on this machine.
+- 1 MiB flood (perf, client): kernel copies about 27 %, the copy `send()` makes (the API takes
+  a view; the caller may reuse its buffer) 11 %, masking 11 %. The TCP floor streams with no copy
+  beyond the kernel's, and swings between 1.6 and 2.5 GB/s from one run to the next on this
+  machine.
 - 3× websocketpp at 64 KiB and 1 MiB asks for more than the TCP floor of the same run
   (websocketpp's 550–600 MB/s × 3 against a floor of 1.6–1.8 GB/s).
 - 64 B flood, 10× websocketpp: about 5 M msgs/s, or under 0.2 µs of client CPU per message. The
