@@ -81,7 +81,7 @@ steps the stamp a digit at a time, the same for every client.
 benchmark used to queue its whole 16 × 1 MiB burst at once, and the queue must copy it (the
 caller may reuse its buffer): the 1 MiB flood's peak RSS was 27 MiB. The client now tops up to
 2 MiB of `buffered_amount()`, as the delivery guide shows streaming applications doing: about
-15 MiB at the same throughput (2 MiB and 4 MiB measured alike; 1 MiB left one message in flight).
+14 MiB at the same throughput (2 MiB and 4 MiB measured alike; 1 MiB left one message in flight).
 
 **Large messages (sdk/core/outbound_queue.cpp, sdk/protocol/frame_decoder.cpp,
 sdk/transport/connection.cpp).** The queue keeps the buffers of up to two large messages
@@ -110,13 +110,13 @@ encoded into a buffer the calling thread keeps, and a response on the loop threa
 **What still costs, and the targets not met.**
 - 1 MiB flood (perf, client): kernel copies about 27 %, the copy `send()` makes (the API takes
   a view; the caller may reuse its buffer) 11 %, masking 11 %. The TCP floor streams with no copy
-  beyond the kernel's, and swings between 1.6 and 2.5 GB/s from one run to the next on this
+  beyond the kernel's, and swings between 1.5 and 2.9 GB/s from one run to the next on this
   machine.
-- 3× websocketpp at 64 KiB and 1 MiB asks for more than the TCP floor of the same run
-  (websocketpp's 550–600 MB/s × 3 against a floor of 1.6–1.8 GB/s).
-- 64 B flood, 10× websocketpp: about 5 M msgs/s, or under 0.2 µs of client CPU per message. The
-  tether client is CPU-bound at 0.3–0.4 µs (queue, loop hand-over, callbacks, the echo check);
-  the blocking OpenSSL client, with none of those, shows what the server sustains.
+- 3× websocketpp at 64 KiB and 1 MiB (websocketpp streams 0.55–0.65 GB/s here) lands at or near
+  the TCP floor: it asks a WebSocket client to cost what a plain TCP stream costs.
+- 64 B flood, 10× websocketpp: 5–6 M msgs/s, about 0.17 µs of client CPU per message. The tether
+  client is CPU-bound at 0.25–0.4 µs (queue, loop hand-over, callbacks, the echo check); the
+  blocking OpenSSL client, with none of those, shows what the server sustains.
 - Requests at half the flood rate: a request is JSON encoded, tracked, its response parsed and
   matched, about 1.3 µs of client CPU against about 0.3 µs for a flood message.
 - RSS while connected: the process before tether's runtime is already about 5.4 MiB (libc,
