@@ -35,47 +35,51 @@ constexpr std::size_t kSmallRequest = 1024;
 // Buffers kept by a thread between requests or responses: no larger than this.
 constexpr std::size_t kKeptBuffer = 64 * 1024;
 
-// A buffer kept by the thread for the next call, lent for the duration of one: a nested call
-// (from inside a callback) finds it lent and uses one of its own.
-struct KeptText {
-  std::string text;
-  bool lent = false;
-};
-
-class ThreadBuffer {
- public:
-  explicit ThreadBuffer(KeptText& kept) : kept_(kept.lent ? nullptr : &kept) {
-    if (kept_ != nullptr) kept_->lent = true;
-  }
-  ~ThreadBuffer() {
-    if (kept_ == nullptr) return;
-    if (kept_->text.capacity() > kKeptBuffer) kept_->text = std::string();
-    kept_->lent = false;
-  }
-  ThreadBuffer(const ThreadBuffer&) = delete;
-  ThreadBuffer& operator=(const ThreadBuffer&) = delete;
-
-  std::string& text() { return kept_ != nullptr ? kept_->text : own_; }
-
- private:
-  KeptText* kept_;
-  std::string own_;
-};
-
-KeptText& kept_request_text() {
-  static thread_local KeptText kept;
-  return kept;
+// Gives back what a kept object holds beyond its reusable buffers once a loan ends.
+void tidy(std::string& text) {
+  if (text.capacity() > kKeptBuffer) text = std::string();
+}
+void tidy(Response& response) {
+  response.remote.reset();
+  response.payload = Json();
+  tidy(response.text);
 }
 
-// The response handed to callbacks on the loop thread, kept between responses (its text's
-// buffer reused), lent like a KeptText.
-struct KeptResponse {
-  Response response;
-  bool lent = false;
+// An object the thread keeps between calls (its buffers reused), lent for the duration of one:
+// a nested call (from inside a callback) finds it lent and uses one of its own.
+template <typename T>
+class Loan {
+ public:
+  struct Kept {
+    T value;
+    bool lent = false;
+  };
+
+  explicit Loan(Kept& kept) : kept_(kept.lent ? nullptr : &kept) {
+    if (kept_ != nullptr) kept_->lent = true;
+  }
+  ~Loan() {
+    if (kept_ == nullptr) return;
+    tidy(kept_->value);
+    kept_->lent = false;
+  }
+  Loan(const Loan&) = delete;
+  Loan& operator=(const Loan&) = delete;
+
+  T& get() { return kept_ != nullptr ? kept_->value : own_; }
+
+ private:
+  Kept* kept_;
+  T own_;
 };
 
-KeptResponse& kept_response() {
-  static thread_local KeptResponse kept;
+// The text of a request being encoded, and the response handed to callbacks on the loop thread.
+Loan<std::string>::Kept& kept_request_text() {
+  static thread_local Loan<std::string>::Kept kept;
+  return kept;
+}
+Loan<Response>::Kept& kept_response() {
+  static thread_local Loan<Response>::Kept kept;
   return kept;
 }
 
@@ -128,9 +132,9 @@ std::string describe_failure(errc error) {
 
 SendResult ClientSession::send_message(std::string_view type, const Json& payload,
                                        const SendOptions& options) {
-  ThreadBuffer encoded(kept_request_text());
+  Loan<std::string> encoded(kept_request_text());
   std::string error;
-  std::string& text = encoded.text();
+  std::string& text = encoded.get();
   if (!codec_->encode_message(type, payload, text, error)) {
     SendResult result;
     result.error = errc::encode_error;
@@ -160,8 +164,8 @@ std::string ClientSession::request(std::string_view type, const Json& payload,
   }
   // Encoded into the thread's kept buffer; a small request is then copied into a buffer the
   // queue recycles: no allocation per request once warm.
-  ThreadBuffer encoded(kept_request_text());
-  std::string& text = encoded.text();
+  Loan<std::string> encoded(kept_request_text());
+  std::string& text = encoded.get();
   std::string error;
   if (!codec_->encode_request(type, id, payload, text, error)) {
     return fail_now(errc::encode_error, error);
@@ -410,25 +414,10 @@ bool ClientSession::consume(Inbound& item, std::string_view text) {
     return true;
   }
   if (!tracked->on_result || !callbacks_live()) return true;
-  KeptResponse& kept = kept_response();
-  if (kept.lent) {
-    tracked->on_result(response_of(item, failed, text, *tracked));
-    return true;
-  }
   // Called now, with the thread's kept response (no allocation for its text once warm).
-  kept.lent = true;
-  struct GiveBack {
-    KeptResponse& kept;
-    ~GiveBack() {
-      Response& r = kept.response;
-      r.remote.reset();
-      r.payload = Json();
-      if (r.text.capacity() > kKeptBuffer) r.text = std::string();
-      kept.lent = false;
-    }
-  } give_back{kept};
-  fill_response(kept.response, item, failed, text, *tracked);
-  tracked->on_result(kept.response);
+  Loan<Response> response(kept_response());
+  fill_response(response.get(), item, failed, text, *tracked);
+  tracked->on_result(response.get());
   return true;
 }
 

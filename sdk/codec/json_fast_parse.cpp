@@ -35,34 +35,7 @@ class FastParser {
   bool members(MemberSink& sink) {
     skip_space();
     if (p_ == end_ || *p_ != '{') return false;
-    ++p_;
-    skip_space();
-    if (p_ != end_ && *p_ == '}') {
-      ++p_;
-    } else {
-      std::string escaped;
-      for (;;) {
-        skip_space();
-        if (p_ == end_ || *p_ != '"') return false;
-        std::string_view name;
-        if (!key(escaped, name)) return false;
-        skip_space();
-        if (p_ == end_ || *p_ != ':') return false;
-        ++p_;
-        skip_space();
-        Json* target = sink.member(name);
-        if (target == nullptr || !value(*target, 1)) return false;
-        skip_space();
-        if (p_ == end_) return false;
-        if (*p_ == ',') {
-          ++p_;
-          continue;
-        }
-        if (*p_ != '}') return false;
-        ++p_;
-        break;
-      }
-    }
+    if (!object_members(0, [&](std::string_view name) { return sink.member(name); })) return false;
     skip_space();
     return p_ == end_;
   }
@@ -209,29 +182,28 @@ class FastParser {
     return true;
   }
 
-  bool object(Json& out, int depth) {
-    if (depth >= kMaxDepth) return false;
+  // At the '{' of an object at `depth`: each member's value is parsed into `slot(name)` (nullptr
+  // stops the parse).
+  template <typename Slot>
+  bool object_members(int depth, Slot&& slot) {
     ++p_;
-    Json::Object members;
-    members.reserve(4);  // messages are small objects: one allocation for most
     skip_space();
     if (p_ != end_ && *p_ == '}') {
       ++p_;
-      out = Json(std::move(members));
       return true;
     }
+    std::string escaped;
     for (;;) {
       skip_space();
       if (p_ == end_ || *p_ != '"') return false;
-      std::string key;
-      if (!string(key)) return false;
+      std::string_view name;
+      if (!key(escaped, name)) return false;
       skip_space();
       if (p_ == end_ || *p_ != ':') return false;
       ++p_;
       skip_space();
-      Json member;
-      if (!value(member, depth + 1)) return false;
-      members.emplace_back(std::move(key), std::move(member));
+      Json* target = slot(name);
+      if (target == nullptr || !value(*target, depth + 1)) return false;
       skip_space();
       if (p_ == end_) return false;
       if (*p_ == ',') {
@@ -240,9 +212,21 @@ class FastParser {
       }
       if (*p_ != '}') return false;
       ++p_;
-      out = Json(std::move(members));
       return true;
     }
+  }
+
+  bool object(Json& out, int depth) {
+    if (depth >= kMaxDepth) return false;
+    Json::Object members;
+    members.reserve(4);  // messages are small objects: one allocation for most
+    const bool ok = object_members(depth, [&](std::string_view name) {
+      members.emplace_back(std::string(name), Json());
+      return &members.back().second;
+    });
+    if (!ok) return false;
+    out = Json(std::move(members));
+    return true;
   }
 
   bool array(Json& out, int depth) {

@@ -223,9 +223,7 @@ void OutboundQueue::recycle(std::string&& payload) noexcept {
                                   : &large_spare_[1];
     std::string* other = small_slot == &large_spare_[0] ? &large_spare_[1] : &large_spare_[0];
     if (capacity + other->capacity() > kLargeSpareBytes) return;
-    if (small_slot->capacity() > capacity && small_slot->capacity() > std::string().capacity()) {
-      return;
-    }
+    if (small_slot->capacity() > capacity) return;
     payload.clear();
     small_slot->swap(payload);  // the buffer it held (if any) is released with `payload`
     return;

@@ -302,9 +302,7 @@ void Connection::receive_rest_of_frame() {
     std::size_t room = 0;
     std::uint8_t* window = decoder_.payload_window(kDirectRead, room);
     if (window == nullptr || room < kDirectMin) return;
-    int error = 0;
-    const long got = socket_.recv(window, room, error);
-    static_cast<void>(error);
+    const long got = socket_.recv(window, room);
     // Nothing more yet; or the stream ended or broke, which the loop then sees at its next read
     // and reports as for any other read (the socket stays readable at its end).
     if (got <= 0) return;

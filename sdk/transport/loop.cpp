@@ -128,21 +128,15 @@ long RawSocket::send(const std::uint8_t* data, std::size_t n, int& error) {
   }
 }
 
-long RawSocket::recv(std::uint8_t* data, std::size_t n, int& error) {
-  error = 0;
-  if (!wsi_) {
-    error = ENOTCONN;
-    return -1;
-  }
+long RawSocket::recv(std::uint8_t* data, std::size_t n) {
+  if (!wsi_) return -1;
   const int fd = lws_get_socket_fd(wsi_);
   for (;;) {
     const ssize_t got = ::recv(fd, data, n, MSG_DONTWAIT);
     if (got > 0) return static_cast<long>(got);
-    if (got == 0) return -1;  // the peer closed; the loop's next read sees it too
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
-    error = errno;
-    return -1;
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
+    return -1;  // the end of the stream, or an error
   }
 }
 

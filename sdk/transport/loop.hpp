@@ -47,10 +47,10 @@ class RawSocket {
   /// (then on_socket_writable follows), or -1 with `error` set when the connection broke.
   long send(const std::uint8_t* data, std::size_t n, int& error);
   /// Receives with recv(2) on the descriptor, for a reader that wants more than the bytes
-  /// on_socket_data gave it: returns bytes received, 0 when none are waiting, or -1 when the peer
-  /// closed (`error` 0) or the connection broke (`error` set). The socket stays readable at its
-  /// end, so the loop's next read sees it and on_socket_closed follows as usual.
-  long recv(std::uint8_t* data, std::size_t n, int& error);
+  /// on_socket_data gave it: returns bytes received, 0 when none are waiting, or -1 when the
+  /// stream ended or broke. The socket then stays readable at its end, so the loop's next read
+  /// sees it and on_socket_closed follows as for any other read.
+  long recv(std::uint8_t* data, std::size_t n);
   /// Asks for one on_socket_writable() call.
   void request_writable();
   /// Closes the socket now; on_socket_closed follows (synchronously or from the loop).
