@@ -264,7 +264,7 @@ void Connection::on_plain_bytes(const std::uint8_t* data, std::size_t n) {
     data += consumed;
     n -= consumed;
   }
-  if (phase_ != Phase::open && phase_ != Phase::closing) return;
+  if (!decoding()) return;
   if (decoder_.failed() || decoder_.close_received()) return;
   frames_in_read_ = false;
   bool ok = true;
@@ -281,9 +281,11 @@ void Connection::on_plain_bytes(const std::uint8_t* data, std::size_t n) {
     ok = decoder_.feed_slice(data, n, slice, *this, consumed);
     data += consumed;
     n -= consumed;
-    if (!ok || n == 0 || consumed == 0 || phase_ != Phase::open || decoder_.close_received()) break;
+    // A close started meanwhile (by the handler, or by a slice's replies) does not end decoding:
+    // the peer's frames up to its close frame are still read, or the stream would lose its place.
+    if (!ok || n == 0 || consumed == 0 || decoder_.close_received() || !decoding()) break;
     if (delivered_in_slice_) handler_.on_read_progress();
-    if (phase_ != Phase::open) break;
+    if (!decoding()) break;
   }
   // Everything libwebsockets read is decoded (n is 0) before more is received from the socket.
   if (ok && n == 0 && !tls_ && phase_ == Phase::open && !decoder_.close_received()) {

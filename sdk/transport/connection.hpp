@@ -130,6 +130,8 @@ class Connection final : private RawSocketHandler, private protocol::FrameSink {
   void on_plain_bytes(const std::uint8_t* data, std::size_t n);
   /// The rest of a large frame, received from the socket straight into the decoder's buffer.
   void receive_rest_of_frame();
+  /// Frames from the peer are read: open, or closing until its close frame.
+  bool decoding() const noexcept { return phase_ == Phase::open || phase_ == Phase::closing; }
   void write_plain(std::string_view bytes);  // pre-open protocol bytes, through TLS when on
   void flush();
   bool refill();

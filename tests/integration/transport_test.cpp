@@ -261,6 +261,26 @@ TEST(TransportOwnServer, RepliesLeaveWhileALargeReadIsStillBeingDelivered) {
   client.close();
 }
 
+TEST(TransportOwnServer, FramesArrivingWhileClosingAreReadUpToThePeersClose) {
+  // The server pushes megabytes; the client closes at the first message. Everything the server
+  // wrote before its close reply still arrives, in large reads, while the client is closing: each
+  // read is decoded to its end, so the close handshake completes cleanly.
+  auto server = start_tether_server();
+  ClientHarness h(direct(ws_url(server, "/send?count=20000&size=1000")));
+  std::atomic<bool> asked{false};
+  h.client().on_message([&](const Message&) {
+    if (!asked.exchange(true)) h.client().close(1000, "enough");
+  });
+  ASSERT_FALSE(h.start());
+  ASSERT_TRUE(h.wait_close(30s));
+  const auto closes = h.closes();
+  ASSERT_EQ(closes.size(), 1u);
+  EXPECT_EQ(closes[0].code, 1000);
+  EXPECT_TRUE(closes[0].clean);
+  EXPECT_TRUE(h.errors().empty()) << to_string(h.errors().front().code) << ": "
+                                  << h.errors().front().message;
+}
+
 // --- TLS ----------------------------------------------------------------------------------------
 
 ServerProcess tls_echo(const std::string& cert, const std::string& key) {
