@@ -86,7 +86,9 @@ ClientSession::ClientSession(Runtime::Impl& runtime, ClientOptions options)
       deadline_timer_(runtime.loop),
       token_timer_(runtime.loop),
       queue_(queue_limits(options_.queue)),
-      codec_(options_.codec ? options_.codec : envelope_codec()) {}
+      codec_(options_.codec ? options_.codec : envelope_codec()) {
+  queue_.set_on_requeue(&ClientSession::remask);
+}
 
 ClientSession::~ClientSession() = default;
 

@@ -147,6 +147,11 @@ class ClientSession final : public transport::ConnectionHandler,
   void maybe_close();
   void requeue_unsent(const std::vector<std::uint64_t>& unsent);
   void drop_everything();
+  /// A payload of this size is masked as send() copies it into the queue (one frame, framed in
+  /// place).
+  bool masked_in_queue(std::size_t size) const noexcept;
+  /// A masked payload about to be sent again: masked with a fresh key (queue's requeue hook).
+  static void remask(core::Outgoing& message);
   /// Hands the messages the socket took (sent_tags_) to the queue: once per batch, not per
   /// message. Every loop-thread reader of the queue calls it first.
   void apply_sent();

@@ -5,6 +5,8 @@
 #include <utility>
 
 #include "client_session.hpp"
+#include "protocol/mask.hpp"
+#include "protocol/random.hpp"
 
 namespace tether::detail {
 
@@ -50,7 +52,17 @@ SendResult ClientSession::send(MessageKind kind, std::string_view data,
       std::lock_guard<std::mutex> lock(queue_mutex_);
       large.payload = queue_.take_buffer(data.size());
     }
-    large.payload.assign(data.data(), data.size());
+    if (masked_in_queue(data.size())) {
+      // Masked as it is copied: the frame then goes from the queue's copy to the socket with no
+      // second pass over the payload. (A kept buffer only shrinks here: resize writes nothing.)
+      large.mask_key = protocol::thread_mask_key();
+      large.payload.resize(data.size());
+      protocol::mask_copy(reinterpret_cast<std::uint8_t*>(large.payload.data()),
+                          reinterpret_cast<const std::uint8_t*>(data.data()), data.size(),
+                          large.mask_key->data(), 0);
+    } else {
+      large.payload.assign(data.data(), data.size());
+    }
   }
   {
     std::lock_guard<std::mutex> lock(queue_mutex_);
@@ -71,6 +83,18 @@ SendResult ClientSession::send(MessageKind kind, std::string_view data,
   }
   kick();
   return result;
+}
+
+bool ClientSession::masked_in_queue(std::size_t size) const noexcept {
+  return size > kFramedInPlace && (options_.fragment_size == 0 || size <= options_.fragment_size);
+}
+
+void ClientSession::remask(core::Outgoing& message) {
+  if (!message.mask_key) return;
+  const std::array<std::uint8_t, 4> fresh = protocol::thread_mask_key();
+  protocol::remask(reinterpret_cast<std::uint8_t*>(message.payload.data()), message.payload.size(),
+                   message.mask_key->data(), fresh.data());
+  message.mask_key = fresh;
 }
 
 void ClientSession::kick() {
@@ -129,7 +153,9 @@ std::size_t ClientSession::flush_queue(std::size_t budget) {
   // A large one is framed straight from the queue (masked into the socket buffer: one pass).
   for (const core::Outgoing* m : taken_) {
     const auto op = m->binary ? protocol::Opcode::binary : protocol::Opcode::text;
-    if (m->payload.size() > kFramedInPlace) {
+    if (m->mask_key) {
+      connection_->send_masked(op, m->payload, *m->mask_key, m->id);
+    } else if (m->payload.size() > kFramedInPlace) {
       connection_->send_view(op, m->payload, m->id);
     } else {
       connection_->send_copy(op, m->payload, m->id);

@@ -224,7 +224,6 @@ void OutboundQueue::recycle(std::string&& payload) noexcept {
     std::string* other = small_slot == &large_spare_[0] ? &large_spare_[1] : &large_spare_[0];
     if (capacity + other->capacity() > kLargeSpareBytes) return;
     if (small_slot->capacity() > capacity) return;
-    payload.clear();
     small_slot->swap(payload);  // the buffer it held (if any) is released with `payload`
     return;
   }
@@ -256,6 +255,9 @@ void OutboundQueue::drop_waiting_front(DropReason reason) {
 }
 
 void OutboundQueue::requeue_in_flight() {
+  if (on_requeue_) {
+    for (Entry& entry : in_flight_) on_requeue_(entry.message);
+  }
   while (!in_flight_.empty()) {
     waiting_.push_front(std::move(in_flight_.back()));
     in_flight_.pop_back();

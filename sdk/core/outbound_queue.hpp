@@ -20,10 +20,12 @@
 //   bytes()    == the payload bytes of the queued messages
 //   queued() <= limits().max_messages and bytes() <= limits().max_bytes
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -58,6 +60,9 @@ struct Outgoing {
   /// The message is dropped (ttl) once `now >= *expires_at` while it waits. In flight messages
   /// do not expire: the socket is already writing them.
   std::optional<TimePoint> expires_at;
+  /// Set when `payload` is stored masked with this key (RFC 6455 5.3, client frames), ready to be
+  /// written as one frame as it is. The queue only carries it (see set_on_requeue).
+  std::optional<std::array<std::uint8_t, 4>> mask_key;
 };
 
 enum class PushOutcome {
@@ -112,10 +117,11 @@ class OutboundQueue {
   /// message that left it, so that a steady flow of small messages allocates nothing.
   PushResult push(MessageId id, bool binary, std::string_view payload,
                   std::optional<TimePoint> expires_at, TimePoint now, bool ready);
-  /// An empty string with room for `size` bytes when the queue kept one from a large message that
-  /// left it (at least kLargeSpareMin bytes), else an empty string: a steady flow of large
-  /// messages copied by the caller (outside the queue's lock) then reuses the same few buffers
-  /// instead of allocating and faulting in fresh pages for each.
+  /// A string with room for `size` bytes when the queue kept one from a large message that left
+  /// it (at least kLargeSpareMin bytes), else an empty string: a steady flow of large messages
+  /// copied by the caller (outside the queue's lock) then reuses the same few buffers instead of
+  /// allocating and faulting in fresh pages for each. A kept string keeps its old length and
+  /// bytes, so resizing it down to the new payload's size writes nothing.
   std::string take_buffer(std::size_t size) noexcept;
   /// Large buffers are kept from this capacity up, at most kLargeSpareBytes together (in at most
   /// two buffers).
@@ -135,6 +141,11 @@ class OutboundQueue {
   /// The socket took every byte of the oldest in flight message: it is sent. Returns false, and
   /// changes nothing, when `id` is not the oldest in flight message.
   bool on_sent(MessageId id);
+
+  /// Called for each in flight message that on_transport_lost() sends back to the waiting line,
+  /// oldest first: where a payload is stored masked (Outgoing::mask_key), the caller masks it
+  /// again with a fresh key there, as every frame on a new connection needs one.
+  void set_on_requeue(std::function<void(Outgoing&)> hook) { on_requeue_ = std::move(hook); }
 
   /// The connection ended: every in flight message goes back to the front of the waiting line in
   /// its original order, to be sent again after the reconnect, once. (Messages the socket fully
@@ -215,6 +226,7 @@ class OutboundQueue {
   std::string large_spare_[2];       // empty (no capacity) when not holding a kept buffer
   std::vector<Deadline> deadlines_;  // min-heap of waiting expiries; stale entries pruned lazily
   std::vector<Event> events_;
+  std::function<void(Outgoing&)> on_requeue_;
   std::uint64_t next_seq_ = 0;
   std::size_t bytes_ = 0;  // waiting + in flight
   std::size_t in_flight_bytes_ = 0;

@@ -88,6 +88,27 @@ void FrameWriter::push_message_view(Opcode op, std::string_view payload, std::ui
   messages_.push_back(std::move(message));
 }
 
+void FrameWriter::push_message_masked(Opcode op, std::string_view masked_payload,
+                                      const std::array<std::uint8_t, 4>& key, std::uint64_t tag) {
+  const bool one_frame =
+      options_.fragment_size == 0 || masked_payload.size() <= options_.fragment_size;
+  if (masks_ == nullptr || !one_frame) {
+    std::string plain(masked_payload.size(), '\0');
+    mask_copy(reinterpret_cast<std::uint8_t*>(plain.data()),
+              reinterpret_cast<const std::uint8_t*>(masked_payload.data()), plain.size(),
+              key.data(), 0);
+    push_message(op, std::move(plain), tag);
+    return;
+  }
+  Message message{op, std::string(), tag, masked_payload.size()};
+  message.view = masked_payload.data();
+  message.premasked = true;
+  message.key = key;
+  pending_bytes_ += masked_payload.size();
+  ++live_messages_;
+  messages_.push_back(std::move(message));
+}
+
 void FrameWriter::pop_message() {
   const Message& message = messages_.front();
   if (message.in_arena) {
@@ -132,9 +153,12 @@ void FrameWriter::push_close(std::uint16_t code, std::string_view reason) {
 }
 
 std::size_t FrameWriter::fill(std::uint8_t* out, std::size_t cap,
-                              std::vector<std::uint64_t>* completed) {
+                              std::vector<std::uint64_t>* completed,
+                              std::vector<InPlace>* in_place) {
   const bool masked = masks_ != nullptr;
   std::size_t written = 0;
+  std::size_t in_place_bytes = 0;
+  if (in_place != nullptr) in_place->clear();
   for (;;) {
     if (!in_frame_) {
       // Between data frames: queued control frames go first.
@@ -164,12 +188,32 @@ std::size_t FrameWriter::fill(std::uint8_t* out, std::size_t cap,
       if (cap - written < frame_header_size(len, masked)) break;
       const bool first = message.offset == 0;
       const bool fin = len == left;
-      if (masked) {
+      const bool listed = message.premasked && in_place != nullptr && len != 0;
+      if (listed && !in_place->empty() &&
+          (in_place->size() == kMaxInPlace || in_place_bytes + len > kMaxInPlaceBytes)) {
+        break;
+      }
+      // A pre-masked payload is one whole frame (push_message_masked) with its own key.
+      copy_as_is_ = message.premasked;
+      if (copy_as_is_) {
+        std::memcpy(key_, message.key.data(), 4);
+      } else if (masked) {
         const auto key = masks_->next();
         std::memcpy(key_, key.data(), 4);
       }
       written += write_frame_header(out + written, first ? message.op : Opcode::continuation, fin,
                                     len, masked ? key_ : nullptr);
+      if (listed) {
+        // The payload goes out from where it is, right after its header.
+        in_place->push_back(InPlace{written, std::string_view(message.view, len)});
+        in_place_bytes += len;
+        pending_bytes_ -= len;
+        if (completed != nullptr) completed->push_back(message.tag);
+        pop_message();
+        --live_messages_;
+        if (in_place_bytes >= kMaxInPlaceBytes) break;
+        continue;
+      }
       in_frame_ = true;
       frame_left_ = len;
       phase_ = 0;
@@ -180,7 +224,7 @@ std::size_t FrameWriter::fill(std::uint8_t* out, std::size_t cap,
         static_cast<std::size_t>(std::min<std::uint64_t>(frame_left_, cap - written));
     if (take != 0) {
       const auto* src = reinterpret_cast<const std::uint8_t*>(payload_of(message)) + message.offset;
-      if (masked) {
+      if (masked && !copy_as_is_) {
         phase_ = mask_copy(out + written, src, take, key_, phase_);
       } else {
         std::memcpy(out + written, src, take);
@@ -241,6 +285,7 @@ std::vector<std::uint64_t> FrameWriter::clear() {
   in_frame_ = false;
   frame_left_ = 0;
   phase_ = 0;
+  copy_as_is_ = false;
   return tags;
 }
 

@@ -4,6 +4,7 @@
 // into one output buffer, masking (client role) fused with the copy, fragmenting large messages
 // when asked, and letting control frames go out between fragments.
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -45,6 +46,13 @@ class FrameWriter {
   /// The same without a copy: the bytes `payload` points to must stay valid and unchanged until
   /// the message is completed by fill() or dropped by clear().
   void push_message_view(Opcode op, std::string_view payload, std::uint64_t tag = 0);
+  /// The same for a payload already masked with `key` (client role): it goes out as one frame
+  /// with that key, and its bytes are written as they are (see fill's `in_place`), so the pass that
+  /// masked it was the only one. The bytes must stay valid and unchanged until the message is
+  /// completed by fill() or dropped by clear(). Where one frame cannot carry it (the server role,
+  /// or a fragment size below its length) it is unmasked into a copy and framed as usual.
+  void push_message_masked(Opcode op, std::string_view masked_payload,
+                           const std::array<std::uint8_t, 4>& key, std::uint64_t tag = 0);
   /// Queues a ping, pong or close frame (payload ≤ 125 bytes; a longer one is cut to 125). It goes
   /// out before the next data frame: between fragments of a message, never inside a frame.
   void push_control(Opcode op, std::string_view payload);
@@ -58,7 +66,21 @@ class FrameWriter {
   /// Writes as many queued bytes as fit into `out` (capacity `cap` ≥ kMaxFrameHeader) and returns
   /// the count. A frame may continue into the next call. Tags of messages completed by this call
   /// are appended to `completed` when it is non-null.
-  std::size_t fill(std::uint8_t* out, std::size_t cap, std::vector<std::uint64_t>* completed);
+  ///
+  /// With `in_place` non-null, the payloads of messages pushed with push_message_masked are not
+  /// copied: each is appended to `*in_place` with the position in `out` it follows (right after
+  /// its frame header), and the caller writes out[0, at), payload, out[at, next at), ... in that
+  /// order. Such messages count as completed. The payloads listed by one call stay within
+  /// kMaxInPlaceBytes together, except for a first payload larger than that.
+  struct InPlace {
+    std::size_t at = 0;      ///< The payload follows out[0, at).
+    std::string_view bytes;  ///< The payload, as it goes on the wire.
+  };
+  std::size_t fill(std::uint8_t* out, std::size_t cap, std::vector<std::uint64_t>* completed,
+                   std::vector<InPlace>* in_place = nullptr);
+  /// At most this many payloads, and this many bytes of them, are listed per fill().
+  static constexpr std::size_t kMaxInPlace = 32;
+  static constexpr std::size_t kMaxInPlaceBytes = 1024 * 1024;
 
   /// True when fill() has nothing left to write.
   bool empty() const noexcept { return live_messages_ == 0 && controls_.empty() && !in_frame_; }
@@ -88,6 +110,8 @@ class FrameWriter {
     bool in_arena = false;
     const char* view = nullptr;  // the payload when the caller keeps it (push_message_view)
     bool dropped = false;        // by clear_data(): not to be framed (beyond the current frame)
+    bool premasked = false;      // `view` is masked with `key` (push_message_masked)
+    std::array<std::uint8_t, 4> key{};
   };
   /// Small payloads (up to this size) are copied into arena_.
   static constexpr std::size_t kArenaMessage = 4096;
@@ -122,6 +146,7 @@ class FrameWriter {
   std::uint64_t frame_left_ = 0;  // payload bytes of the current frame still to write
   std::uint8_t key_[4] = {};
   std::size_t phase_ = 0;
+  bool copy_as_is_ = false;  // the current frame's payload is already masked
 };
 
 }  // namespace tether::protocol

@@ -42,4 +42,12 @@ std::size_t mask_copy(std::uint8_t* dst, const std::uint8_t* src, std::size_t n,
   return (phase + n) & 3;
 }
 
+void remask(std::uint8_t* data, std::size_t n, const std::uint8_t old_key[4],
+            const std::uint8_t new_key[4]) noexcept {
+  // (b ^ old) ^ (old ^ new) == b ^ new.
+  std::uint8_t delta[4];
+  for (int i = 0; i < 4; ++i) delta[i] = static_cast<std::uint8_t>(old_key[i] ^ new_key[i]);
+  mask_copy(data, data, n, delta, 0);
+}
+
 }  // namespace tether::protocol

@@ -43,4 +43,10 @@ std::array<std::uint8_t, 4> MaskKeyPool::next() {
   return key;
 }
 
+std::array<std::uint8_t, 4> thread_mask_key() {
+  static CsprngSource source;  // stateless: RAND_bytes is thread-safe
+  thread_local MaskKeyPool pool(source, 64);
+  return pool.next();
+}
+
 }  // namespace tether::protocol

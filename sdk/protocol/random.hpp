@@ -36,4 +36,8 @@ class MaskKeyPool {
   std::size_t pos_;
 };
 
+/// A mask key from the calling thread's own pool, drawn from OpenSSL's CSPRNG: for payloads
+/// masked on whichever thread sends them, with no lock shared between threads.
+std::array<std::uint8_t, 4> thread_mask_key();
+
 }  // namespace tether::protocol

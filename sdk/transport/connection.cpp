@@ -382,6 +382,14 @@ bool Connection::send_view(protocol::Opcode op, std::string_view payload, std::u
   return true;
 }
 
+bool Connection::send_masked(protocol::Opcode op, std::string_view masked_payload,
+                             const std::array<std::uint8_t, 4>& key, std::uint64_t tag) {
+  if (phase_ != Phase::open) return false;
+  writer_.push_message_masked(op, masked_payload, key, tag);
+  request_flush();
+  return true;
+}
+
 bool Connection::ping(std::string_view payload) {
   if (phase_ != Phase::open) return false;
   writer_.push_control(protocol::Opcode::ping, payload.substr(0, protocol::kMaxControlPayload));
@@ -390,7 +398,7 @@ bool Connection::ping(std::string_view payload) {
 }
 
 std::size_t Connection::buffered_amount() const noexcept {
-  return writer_.pending_bytes() + (out_end_ - out_begin_);
+  return writer_.pending_bytes() + out_left_;
 }
 
 void Connection::close(std::uint16_t code, std::string_view reason) {
@@ -427,12 +435,13 @@ void Connection::flush() {
   }
   std::size_t budget = kWriteBudget;
   while (budget > 0) {
-    if (out_begin_ == out_end_) {
+    if (out_left_ == 0) {
       push_deferred_close();
       if (!refill()) break;
     }
     int error = 0;
-    const long sent = socket_.send(out_.data() + out_begin_, out_end_ - out_begin_, error);
+    const long sent =
+        socket_.send(out_parts_.data() + out_part_, out_parts_.size() - out_part_, error);
     if (sent < 0) {
       fail(opened_ ? errc::connection_lost : errc::connect_refused,
            std::string("send failed: ") + std::strerror(error));
@@ -445,10 +454,19 @@ void Connection::flush() {
       }
       return;
     }
-    out_begin_ += static_cast<std::size_t>(sent);
-    budget -= std::min(budget, static_cast<std::size_t>(sent));
-    if (out_begin_ == out_end_) {
-      out_begin_ = out_end_ = 0;
+    std::size_t taken = static_cast<std::size_t>(sent);
+    out_left_ -= taken;
+    budget -= std::min(budget, taken);
+    while (taken > 0) {
+      std::string_view& part = out_parts_[out_part_];
+      const std::size_t n = std::min(taken, part.size());
+      part.remove_prefix(n);
+      taken -= n;
+      if (part.empty()) ++out_part_;
+    }
+    if (out_left_ == 0) {
+      out_parts_.clear();
+      out_part_ = 0;
       if (out_.size() > kKeptWriteBuffer) {
         // It grew to hold a burst of TLS output: give the memory back.
         out_.resize(kWriteBuffer);
@@ -459,10 +477,14 @@ void Connection::flush() {
         done.swap(out_tags_);
         for (std::uint64_t tag : done) handler_.on_sent(tag);
         if (ended_ || phase_ == Phase::ended) return;
+        if (out_tags_.empty()) {
+          done.clear();
+          out_tags_.swap(done);  // its capacity serves the next refill
+        }
       }
     }
   }
-  const bool idle = out_begin_ == out_end_ && pre_open_.empty() && writer_.empty() &&
+  const bool idle = out_left_ == 0 && pre_open_.empty() && writer_.empty() &&
                     (!tls_ || tls_->pending_ciphertext() == 0);
   if (!idle) {
     if (!writable_requested_) {
@@ -474,14 +496,21 @@ void Connection::flush() {
   if (close_after_flush_ && (close_.clean() || fail_fast_)) close_socket_after_flush();
 }
 
+void Connection::write_from_out(std::size_t n) {
+  out_parts_.clear();
+  out_part_ = 0;
+  out_left_ = n;
+  if (n != 0) out_parts_.emplace_back(reinterpret_cast<const char*>(out_.data()), n);
+}
+
 bool Connection::refill() {
-  out_begin_ = out_end_ = 0;
+  write_from_out(0);
   // The CONNECT request and, without TLS, the upgrade request go out as they are.
   if (!pre_open_.empty()) {
     const std::size_t n = std::min(pre_open_.size(), out_.size());
     std::memcpy(out_.data(), pre_open_.data(), n);
     pre_open_.erase(0, n);
-    out_end_ = n;
+    write_from_out(n);
     return true;
   }
   const bool framing = phase_ == Phase::open || phase_ == Phase::closing;
@@ -490,8 +519,20 @@ bool Connection::refill() {
     if (out_.size() < kWriteBuffer && writer_.pending_bytes() > out_.size()) {
       out_.resize(kWriteBuffer);
     }
-    out_end_ = writer_.fill(out_.data(), out_.size(), &out_tags_);
-    return out_end_ > 0;
+    const std::size_t n = writer_.fill(out_.data(), out_.size(), &out_tags_, &in_place_);
+    // Frames from out_, with the payloads written in place between them.
+    const char* frames = reinterpret_cast<const char*>(out_.data());
+    std::size_t at = 0;
+    for (const auto& payload : in_place_) {
+      if (payload.at > at) out_parts_.emplace_back(frames + at, payload.at - at);
+      out_parts_.push_back(payload.bytes);
+      out_left_ += payload.at - at + payload.bytes.size();
+      at = payload.at;
+    }
+    if (n > at) out_parts_.emplace_back(frames + at, n - at);
+    out_left_ += n - at;
+    in_place_.clear();
+    return out_left_ > 0;
   }
   if (tls_->pending_ciphertext() == 0 && framing && !writer_.empty()) {
     if (scratch_.size() < kWriteBuffer) scratch_.resize(kWriteBuffer);
@@ -505,8 +546,8 @@ bool Connection::refill() {
   const std::size_t pending = tls_->pending_ciphertext();
   if (pending == 0) return false;
   if (out_.size() < pending) out_.resize(pending);
-  out_end_ = tls_->read_ciphertext(out_.data(), out_.size());
-  return out_end_ > 0;
+  write_from_out(tls_->read_ciphertext(out_.data(), out_.size()));
+  return out_left_ > 0;
 }
 
 void Connection::request_flush() {
@@ -660,11 +701,11 @@ void Connection::finish(bool /*connected_socket*/) {
     end.closed_by_client = close_.sent() && !error_;
   }
   (void)last;
-  // Bytes in out_ never fully reached the socket: their messages were not sent.
+  // Bytes in out_parts_ never fully reached the socket: their messages were not sent.
   end.unsent = std::move(out_tags_);
   out_tags_.clear();
   for (std::uint64_t tag : writer_.clear()) end.unsent.push_back(tag);
-  out_begin_ = out_end_ = 0;
+  write_from_out(0);
   handler_.on_end(std::move(end));
 }
 

@@ -8,6 +8,7 @@
 // fills a bounded buffer with as many queued frames as fit, and a full socket simply waits for the
 // next writable event (reads continue meanwhile, so a back-pressuring peer cannot deadlock it).
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -96,6 +97,10 @@ class Connection final : private RawSocketHandler, private protocol::FrameSink {
   bool send_copy(protocol::Opcode op, std::string_view payload, std::uint64_t tag);
   /// The same without a copy: the bytes stay valid and unchanged until on_sent(tag) or on_end().
   bool send_view(protocol::Opcode op, std::string_view payload, std::uint64_t tag);
+  /// The same for a payload already masked with `key` (FrameWriter::push_message_masked): on a
+  /// plain connection its bytes go to the socket from where they are.
+  bool send_masked(protocol::Opcode op, std::string_view masked_payload,
+                   const std::array<std::uint8_t, 4>& key, std::uint64_t tag);
   bool ping(std::string_view payload);
   /// Writes what is pending now instead of at the next writable event (may end the connection).
   void write_now() { flush(); }
@@ -135,6 +140,8 @@ class Connection final : private RawSocketHandler, private protocol::FrameSink {
   void write_plain(std::string_view bytes);  // pre-open protocol bytes, through TLS when on
   void flush();
   bool refill();
+  /// Sets out_parts_ to the first `n` bytes of out_.
+  void write_from_out(std::size_t n);
   void fail(errc code, std::string message);
   void fail_protocol(const protocol::DecodeError& error);
   void finish(bool connected_socket);
@@ -166,10 +173,14 @@ class Connection final : private RawSocketHandler, private protocol::FrameSink {
   std::unique_ptr<TlsSession> tls_;
 
   std::string pre_open_;           // CONNECT / upgrade bytes not yet in out_
-  std::vector<std::uint8_t> out_;  // bytes being written to the socket
-  std::size_t out_begin_ = 0;
-  std::size_t out_end_ = 0;
-  std::vector<std::uint64_t> out_tags_;  // messages completed by the bytes in out_
+  std::vector<std::uint8_t> out_;  // frames (or TLS records) being written to the socket
+  // What is being written, in order: pieces of out_ and, between them, pre-masked payloads
+  // written from where they are (FrameWriter::InPlace).
+  std::vector<std::string_view> out_parts_;
+  std::size_t out_part_ = 0;  // the first piece not fully written
+  std::size_t out_left_ = 0;  // bytes of out_parts_ not yet written
+  std::vector<protocol::FrameWriter::InPlace> in_place_;
+  std::vector<std::uint64_t> out_tags_;  // messages completed by the bytes in out_parts_
   std::vector<std::uint8_t> scratch_;    // plaintext frames before encryption
   std::string plain_chunk_;              // decrypted bytes being decoded
   bool writable_requested_ = false;

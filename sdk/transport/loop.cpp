@@ -2,6 +2,7 @@
 
 #include <libwebsockets.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <cerrno>
 #include <cstring>
@@ -120,6 +121,36 @@ long RawSocket::send(const std::uint8_t* data, std::size_t n, int& error) {
   const int fd = lws_get_socket_fd(wsi_);
   for (;;) {
     const ssize_t sent = ::send(fd, data, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (sent >= 0) return static_cast<long>(sent);
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+    error = errno;
+    return -1;
+  }
+}
+
+long RawSocket::send(const std::string_view* parts, std::size_t count, int& error) {
+  if (count == 1)
+    return send(reinterpret_cast<const std::uint8_t*>(parts[0].data()), parts[0].size(), error);
+  error = 0;
+  if (!wsi_) {
+    error = ENOTCONN;
+    return -1;
+  }
+  iovec pieces[kMaxParts];
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < count && n < kMaxParts; ++i) {
+    if (parts[i].empty()) continue;
+    pieces[n].iov_base = const_cast<char*>(parts[i].data());
+    pieces[n].iov_len = parts[i].size();
+    ++n;
+  }
+  msghdr message{};
+  message.msg_iov = pieces;
+  message.msg_iovlen = n;
+  const int fd = lws_get_socket_fd(wsi_);
+  for (;;) {
+    const ssize_t sent = ::sendmsg(fd, &message, MSG_DONTWAIT | MSG_NOSIGNAL);
     if (sent >= 0) return static_cast<long>(sent);
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;

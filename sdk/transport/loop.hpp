@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -46,6 +47,10 @@ class RawSocket {
   /// Sends with send(2) on the descriptor; returns bytes taken, 0 when the socket is full
   /// (then on_socket_writable follows), or -1 with `error` set when the connection broke.
   long send(const std::uint8_t* data, std::size_t n, int& error);
+  /// The same for `count` pieces written in order with one sendmsg(2) (at most kMaxParts of
+  /// them are offered per call).
+  long send(const std::string_view* parts, std::size_t count, int& error);
+  static constexpr std::size_t kMaxParts = 128;
   /// Receives with recv(2) on the descriptor, for a reader that wants more than the bytes
   /// on_socket_data gave it: returns bytes received, 0 when none are waiting, or -1 when the
   /// stream ended or broke. The socket then stays readable at its end, so the loop's next read

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <initializer_list>
 #include <random>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "protocol/frame_decoder.hpp"
+#include "protocol/mask.hpp"
 #include "protocol/random.hpp"
 
 namespace tether::protocol {
@@ -729,6 +731,180 @@ TEST(FrameWriter, AReplacedPongKeepsItsPlaceAmongControlFrames) {
   EXPECT_EQ(writer.pending_bytes(), 1u + 1u + 2u);
   EXPECT_THAT(decode_as_peer(drain(writer, 100, nullptr), Role::server),
               ElementsAre("ping:x", "pong:b", "close:1000:"));
+}
+
+// --- Payloads masked by the caller (push_message_masked) -----------------------------------------
+
+// A payload of `n` bytes that differ from one position to the next.
+std::string pattern(std::size_t n, unsigned seed) {
+  std::string s(n, '\0');
+  for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>((i * 31 + seed) & 0xFF);
+  return s;
+}
+
+std::string masked_copy(const std::string& plain, const std::array<std::uint8_t, 4>& key) {
+  std::string out(plain.size(), '\0');
+  mask_copy(reinterpret_cast<std::uint8_t*>(out.data()), u8(plain), plain.size(), key.data(), 0);
+  return out;
+}
+
+// Runs fill() with in-place payloads until the writer is empty; returns the wire bytes as the
+// caller writes them (out[0, at), payload, ...) and checks every fill's bounds.
+std::string drain_in_place(FrameWriter& writer, std::size_t cap,
+                           std::vector<std::uint64_t>* completed,
+                           std::vector<const char*>* payload_addresses = nullptr,
+                           std::vector<std::size_t>* listed_per_fill = nullptr) {
+  std::string wire_bytes;
+  std::vector<std::uint8_t> buffer(cap);
+  std::vector<FrameWriter::InPlace> in_place;
+  while (!writer.empty()) {
+    const std::size_t n = writer.fill(buffer.data(), cap, completed, &in_place);
+    EXPECT_TRUE(n > 0 || !in_place.empty());
+    if (n == 0 && in_place.empty()) break;
+    EXPECT_LE(in_place.size(), FrameWriter::kMaxInPlace);
+    if (listed_per_fill != nullptr) listed_per_fill->push_back(in_place.size());
+    std::size_t listed = 0;
+    std::size_t at = 0;
+    for (const auto& payload : in_place) {
+      EXPECT_GE(payload.at, at);
+      wire_bytes.append(reinterpret_cast<const char*>(buffer.data()) + at, payload.at - at);
+      wire_bytes.append(payload.bytes);
+      if (payload_addresses != nullptr) payload_addresses->push_back(payload.bytes.data());
+      listed += payload.bytes.size();
+      at = payload.at;
+    }
+    wire_bytes.append(reinterpret_cast<const char*>(buffer.data()) + at, n - at);
+    EXPECT_LE(n, cap);
+    if (in_place.size() > 1) {
+      EXPECT_LE(listed, FrameWriter::kMaxInPlaceBytes);
+    }
+  }
+  return wire_bytes;
+}
+
+TEST(FrameWriterMasked, PayloadsGoOutFromWhereTheyAreBetweenTheirHeaders) {
+  SeededSource random(5);
+  MaskKeyPool masks(random);
+  FrameWriter writer(WriterOptions{}, &masks);
+  const std::array<std::uint8_t, 4> key_a{0x01, 0x80, 0xfe, 0x33};
+  const std::array<std::uint8_t, 4> key_b{0xaa, 0x00, 0x5c, 0x10};
+  const std::string large = pattern(70000, 1);
+  const std::string medium = pattern(5000, 2);
+  const std::string large_wire = masked_copy(large, key_a);
+  const std::string medium_wire = masked_copy(medium, key_b);
+  writer.push_message_copy(Opcode::text, "hello", 1);
+  writer.push_message_masked(Opcode::binary, large_wire, key_a, 2);
+  writer.push_message_copy(Opcode::binary, std::string(300, 'x'), 3);
+  writer.push_control(Opcode::ping, "p");
+  writer.push_message_masked(Opcode::binary, medium_wire, key_b, 4);
+  EXPECT_EQ(writer.pending_bytes(), 5u + 70000 + 300 + 1 + 5000);
+
+  std::vector<std::uint64_t> tags;
+  std::vector<const char*> addresses;
+  const std::string bytes = drain_in_place(writer, 256 * 1024, &tags, &addresses);
+  EXPECT_THAT(decode_as_peer(bytes, Role::client),
+              ElementsAre("ping:p", "text:hello", "binary:" + large,
+                          "binary:" + std::string(300, 'x'), "binary:" + medium));
+  EXPECT_THAT(tags, ElementsAre(1u, 2u, 3u, 4u));
+  // Listed where the caller keeps them: no copy was made.
+  EXPECT_THAT(addresses, ElementsAre(large_wire.data(), medium_wire.data()));
+  EXPECT_EQ(writer.pending_bytes(), 0u);
+  // Their frames carry the caller's keys.
+  const std::size_t large_header = bytes.find(large_wire.substr(0, 64));
+  ASSERT_NE(large_header, std::string::npos);
+  EXPECT_EQ(bytes.substr(large_header - 4, 4), std::string(key_a.begin(), key_a.end()));
+}
+
+TEST(FrameWriterMasked, WithoutAListTheMaskedBytesAreCopiedAsTheyAre) {
+  // The TLS path: the same wire bytes, through `out`, across small fills.
+  SeededSource random(6);
+  MaskKeyPool masks(random);
+  FrameWriter writer(WriterOptions{}, &masks);
+  const std::array<std::uint8_t, 4> key{0x10, 0x20, 0x30, 0x41};
+  const std::string plain = pattern(9000, 3);
+  const std::string masked = masked_copy(plain, key);
+  writer.push_message_masked(Opcode::binary, masked, key, 7);
+  writer.push_message_copy(Opcode::text, "after", 8);
+  std::vector<std::uint64_t> tags;
+  const std::string bytes = drain(writer, 1000, &tags);
+  EXPECT_THAT(decode_as_peer(bytes, Role::client), ElementsAre("binary:" + plain, "text:after"));
+  EXPECT_THAT(tags, ElementsAre(7u, 8u));
+}
+
+TEST(FrameWriterMasked, UnmaskedIntoACopyWhereOneFrameCannotCarryIt) {
+  const std::array<std::uint8_t, 4> key{0xde, 0xad, 0xbe, 0xef};
+  const std::string plain = pattern(5000, 4);
+  const std::string masked = masked_copy(plain, key);
+  {
+    // A fragment size below its length: fragments with keys of the writer's own.
+    SeededSource random(7);
+    MaskKeyPool masks(random);
+    FrameWriter writer(WriterOptions{Role::client, 1000}, &masks);
+    writer.push_message_masked(Opcode::binary, masked, key, 1);
+    std::vector<std::uint64_t> tags;
+    const std::string bytes = drain_in_place(writer, 64 * 1024, &tags);
+    EXPECT_THAT(decode_as_peer(bytes, Role::client), ElementsAre("binary:" + plain));
+    EXPECT_THAT(tags, ElementsAre(1u));
+    EXPECT_GT(bytes.size(), plain.size() + 5 * 6);  // five frames
+  }
+  {
+    // The server role does not mask.
+    FrameWriter writer(server_options(), nullptr);
+    writer.push_message_masked(Opcode::binary, masked, key, 1);
+    std::vector<std::uint64_t> tags;
+    const std::string bytes = drain_in_place(writer, 64 * 1024, &tags);
+    EXPECT_THAT(decode_as_peer(bytes, Role::server), ElementsAre("binary:" + plain));
+  }
+}
+
+TEST(FrameWriterMasked, AFillListsWithinItsCapacityAndCount) {
+  SeededSource random(8);
+  MaskKeyPool masks(random);
+  FrameWriter writer(WriterOptions{}, &masks);
+  const std::array<std::uint8_t, 4> key{1, 2, 3, 4};
+  std::vector<std::string> plain;
+  std::vector<std::string> wire_payloads;
+  // A first payload larger than the byte bound, then many that fit several to a fill, then many
+  // small ones (the count bound).
+  plain.push_back(pattern(FrameWriter::kMaxInPlaceBytes + 1000, 9));
+  for (int i = 0; i < 20; ++i) plain.push_back(pattern(300 * 1024, 10 + i));
+  for (int i = 0; i < 100; ++i) plain.push_back(pattern(200, 40 + i));
+  wire_payloads.reserve(plain.size());
+  for (std::size_t i = 0; i < plain.size(); ++i) {
+    wire_payloads.push_back(masked_copy(plain[i], key));
+    writer.push_message_masked(Opcode::binary, wire_payloads.back(), key, i + 1);
+  }
+  std::vector<std::uint64_t> tags;
+  std::vector<std::size_t> listed;
+  const std::string bytes = drain_in_place(writer, 64 * 1024, &tags, nullptr, &listed);
+  // The large one alone; three of 300 KiB (a fourth would pass 1 MiB); then the count bound.
+  EXPECT_THAT(listed, ElementsAre(1u, 3u, 3u, 3u, 3u, 3u, 3u, 32u, 32u, 32u, 6u));
+  std::vector<std::string> expected;
+  for (const auto& p : plain) expected.push_back("binary:" + p);
+  EXPECT_EQ(decode_as_peer(bytes, Role::client), expected);
+  ASSERT_EQ(tags.size(), plain.size());
+  for (std::size_t i = 0; i < tags.size(); ++i) EXPECT_EQ(tags[i], i + 1);
+}
+
+TEST(FrameWriterMasked, ClearReportsListedButUnwrittenPayloadsOnlyThroughTheCaller) {
+  // A listed payload counts as completed by fill(): the caller owns its fate from there (its tag
+  // is in `completed`); clear() returns the ones not yet listed.
+  SeededSource random(9);
+  MaskKeyPool masks(random);
+  FrameWriter writer(WriterOptions{}, &masks);
+  const std::array<std::uint8_t, 4> key{9, 9, 9, 9};
+  const std::string a = masked_copy(pattern(600 * 1024, 1), key);  // two pass kMaxInPlaceBytes
+  const std::string b = masked_copy(pattern(600 * 1024, 2), key);
+  writer.push_message_masked(Opcode::binary, a, key, 1);
+  writer.push_message_masked(Opcode::binary, b, key, 2);
+  std::vector<std::uint8_t> buffer(50000);
+  std::vector<FrameWriter::InPlace> in_place;
+  std::vector<std::uint64_t> tags;
+  writer.fill(buffer.data(), buffer.size(), &tags, &in_place);
+  ASSERT_EQ(in_place.size(), 1u);
+  EXPECT_THAT(tags, ElementsAre(1u));
+  EXPECT_EQ(writer.pending_bytes(), 600u * 1024);
+  EXPECT_THAT(writer.clear(), ElementsAre(2u));
 }
 
 }  // namespace

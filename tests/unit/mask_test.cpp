@@ -126,5 +126,21 @@ TEST(Mask, ChainedPiecesEqualOneCall) {
   }
 }
 
+// A payload masked with one key and re-keyed is what masking it with the new key gives.
+TEST(Mask, RemaskEqualsMaskingWithTheNewKey) {
+  std::mt19937 rng(11);
+  for (int iter = 0; iter < 300; ++iter) {
+    const std::size_t n = std::uint_fast32_t(rng()) % 5000;
+    const std::vector<std::uint8_t> plain = random_bytes(rng, n);
+    std::uint8_t old_key[4];
+    std::uint8_t new_key[4];
+    for (auto& b : old_key) b = static_cast<std::uint8_t>(rng());
+    for (auto& b : new_key) b = static_cast<std::uint8_t>(rng());
+    std::vector<std::uint8_t> stored = reference_mask(plain.data(), n, old_key, 0);
+    remask(stored.data(), n, old_key, new_key);
+    ASSERT_EQ(stored, reference_mask(plain.data(), n, new_key, 0)) << "n " << n;
+  }
+}
+
 }  // namespace
 }  // namespace tether::protocol

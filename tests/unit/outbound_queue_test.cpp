@@ -351,6 +351,32 @@ TEST(OutboundQueueDelivery, TransportLossWithIdsChecksThemAndRequeuesEitherWay) 
   EXPECT_TRUE(idle.on_transport_lost({}));
 }
 
+TEST(OutboundQueueDelivery, TheRequeueHookSeesEachInFlightMessageOnceOldestFirst) {
+  // A caller that stores payloads masked re-masks them there: only messages that went to a
+  // transport are shown, and a change it makes is what goes out next.
+  OutboundQueue q;
+  std::vector<MessageId> shown;
+  q.set_on_requeue([&](Outgoing& m) {
+    shown.push_back(m.id);
+    m.payload.assign(m.payload.size(), 'r');
+  });
+  for (MessageId id = 1; id <= 4; ++id) q.push(msg(id, 10), at(0), true);
+  q.take_ready(30, at(0));  // 1, 2, 3 in flight
+  EXPECT_TRUE(q.on_sent(1));
+  q.on_transport_lost();
+  EXPECT_EQ(shown, (std::vector<MessageId>{2, 3}));
+  const auto taken = q.take_ready(kUnlimited, at(0));
+  ASSERT_EQ(ids(taken), (std::vector<MessageId>{2, 3, 4}));
+  EXPECT_EQ(taken[0]->payload, std::string(10, 'r'));
+  EXPECT_EQ(taken[1]->payload, std::string(10, 'r'));
+  EXPECT_NE(taken[2]->payload, std::string(10, 'r'));
+  q.on_transport_lost(std::vector<MessageId>{2, 3, 4});
+  EXPECT_EQ(shown, (std::vector<MessageId>{2, 3, 2, 3, 4}));
+  q.drop_all();
+  EXPECT_EQ(shown.size(), 5u);  // dropping shows nothing
+  expect_invariants(q);
+}
+
 // take_ready -------------------------------------------------------------------------------------
 
 TEST(OutboundQueueTake, BudgetLimitsTheBytesHandedOut) {
