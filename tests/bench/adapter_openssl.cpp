@@ -279,13 +279,14 @@ Result run_echo(const Config& config) {
   std::size_t out_at = 0;
   const auto deadline = Clock::now() + config.timeout();
   if (config.flood()) connection.set_nonblocking(true);
+  const bool rtt = config.rtt();
   run.begin();
   while (!run.done() && run.error().empty()) {
     if (Clock::now() > deadline) {
       result.error = "timed out";
       return result;
     }
-    if (config.rtt()) {
+    if (rtt) {
       out.clear();
       connection.frame(out, opcode, run.next_message());
       if (!connection.write_all(out.data(), out.size())) {

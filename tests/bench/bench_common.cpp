@@ -77,6 +77,7 @@ bool check_message(std::string_view data, std::uint64_t seq, std::size_t size) {
 
 EchoRun::EchoRun(const Config& config)
     : config_(config),
+      rtt_(config.rtt()),
       warmup_(config.rtt() ? config.warmup : 0),
       total_(config.count + warmup_),
       window_(config.rtt() ? 1 : config.flood_window()),
@@ -101,7 +102,7 @@ std::string_view EchoRun::next_message() {
   send_head_.increment();
   send_tail_.decrement();
   ++next_;
-  if (config_.rtt()) sent_at_ = Clock::now();
+  if (rtt_) sent_at_ = Clock::now();
   // With a duration, the run ends with the messages sent by then (checked every 64 sends).
   if ((next_ & 63) == 0 && next_ > warmup_ && Clock::now() > stop_at_) total_ = next_;
   return payload_.view();
@@ -132,7 +133,7 @@ bool EchoRun::on_echo(std::string_view data, bool binary) {
   ++received_;
   bytes_ += data.size();
   // The clock is read only when needed: a flood reads it once, at the end.
-  if (config_.rtt()) {
+  if (rtt_) {
     const auto now = Clock::now();
     if (seq >= warmup_) rtt_us_.push_back(micros_between(sent_at_, now));
     if (received_ == warmup_) {
@@ -142,7 +143,7 @@ bool EchoRun::on_echo(std::string_view data, bool binary) {
     end_ = now;
   }
   if (received_ == total_) {
-    if (!config_.rtt()) end_ = Clock::now();
+    if (!rtt_) end_ = Clock::now();
     cpu_end_ = process_cpu_seconds();
   }
   return true;

@@ -153,6 +153,7 @@ class EchoRun {
 
  private:
   const Config& config_;
+  const bool rtt_;  // config_.rtt(), which compares strings: not once per message
   std::uint64_t warmup_;
   std::uint64_t total_;
   Clock::time_point stop_at_;
