@@ -21,7 +21,8 @@ constexpr std::size_t kWriteWindow = 1024 * 1024;
 // answers pile up unread: 100,000 queued 64 B messages flushed 19 % faster with 2 than with 16.
 constexpr int kPumpWindows = 2;
 
-// Payloads larger than this are framed from the queue's own copy instead of a copy of it.
+// Payloads larger than this are masked by send() and framed from the queue's own copy (smaller
+// ones are copied into the frame writer's buffer, many frames to one write).
 constexpr std::size_t kFramedInPlace = 4096;
 
 // send() copies payloads up to this size under the queue's lock (into a recycled buffer).
@@ -150,7 +151,8 @@ std::size_t ClientSession::flush_queue(std::size_t budget) {
   }
   // In flight messages stay put until the loop thread reports them sent or requeues them, so
   // their payloads can be read without the lock (send() only adds waiting messages).
-  // A large one is framed straight from the queue (masked into the socket buffer: one pass).
+  // A large one was masked by send() and goes from the queue to the socket as it is; one send()
+  // could not mask (a fragment size below its length) is framed from the queue's copy.
   for (const core::Outgoing* m : taken_) {
     const auto op = m->binary ? protocol::Opcode::binary : protocol::Opcode::text;
     if (m->mask_key) {
