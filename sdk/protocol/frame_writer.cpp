@@ -194,8 +194,7 @@ std::size_t FrameWriter::fill(std::uint8_t* out, std::size_t cap,
         break;
       }
       // A pre-masked payload is one whole frame (push_message_masked) with its own key.
-      copy_as_is_ = message.premasked;
-      if (copy_as_is_) {
+      if (message.premasked) {
         std::memcpy(key_, message.key.data(), 4);
       } else if (masked) {
         const auto key = masks_->next();
@@ -224,7 +223,7 @@ std::size_t FrameWriter::fill(std::uint8_t* out, std::size_t cap,
         static_cast<std::size_t>(std::min<std::uint64_t>(frame_left_, cap - written));
     if (take != 0) {
       const auto* src = reinterpret_cast<const std::uint8_t*>(payload_of(message)) + message.offset;
-      if (masked && !copy_as_is_) {
+      if (masked && !message.premasked) {
         phase_ = mask_copy(out + written, src, take, key_, phase_);
       } else {
         std::memcpy(out + written, src, take);
@@ -285,7 +284,6 @@ std::vector<std::uint64_t> FrameWriter::clear() {
   in_frame_ = false;
   frame_left_ = 0;
   phase_ = 0;
-  copy_as_is_ = false;
   return tags;
 }
 

@@ -146,7 +146,6 @@ class FrameWriter {
   std::uint64_t frame_left_ = 0;  // payload bytes of the current frame still to write
   std::uint8_t key_[4] = {};
   std::size_t phase_ = 0;
-  bool copy_as_is_ = false;  // the current frame's payload is already masked
 };
 
 }  // namespace tether::protocol

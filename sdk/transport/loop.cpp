@@ -113,25 +113,11 @@ const lws_protocols kProtocols[] = {
 }  // namespace
 
 long RawSocket::send(const std::uint8_t* data, std::size_t n, int& error) {
-  error = 0;
-  if (!wsi_) {
-    error = ENOTCONN;
-    return -1;
-  }
-  const int fd = lws_get_socket_fd(wsi_);
-  for (;;) {
-    const ssize_t sent = ::send(fd, data, n, MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (sent >= 0) return static_cast<long>(sent);
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
-    error = errno;
-    return -1;
-  }
+  const std::string_view part(reinterpret_cast<const char*>(data), n);
+  return send(&part, 1, error);
 }
 
 long RawSocket::send(const std::string_view* parts, std::size_t count, int& error) {
-  if (count == 1)
-    return send(reinterpret_cast<const std::uint8_t*>(parts[0].data()), parts[0].size(), error);
   error = 0;
   if (!wsi_) {
     error = ENOTCONN;
@@ -150,7 +136,10 @@ long RawSocket::send(const std::string_view* parts, std::size_t count, int& erro
   message.msg_iovlen = n;
   const int fd = lws_get_socket_fd(wsi_);
   for (;;) {
-    const ssize_t sent = ::sendmsg(fd, &message, MSG_DONTWAIT | MSG_NOSIGNAL);
+    // One piece (the common case) goes through send(2); several through sendmsg(2).
+    const ssize_t sent =
+        n == 1 ? ::send(fd, pieces[0].iov_base, pieces[0].iov_len, MSG_DONTWAIT | MSG_NOSIGNAL)
+               : ::sendmsg(fd, &message, MSG_DONTWAIT | MSG_NOSIGNAL);
     if (sent >= 0) return static_cast<long>(sent);
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
