@@ -2,11 +2,16 @@
 
 #include <openssl/crypto.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 #include "client_session.hpp"
 #include "runtime_impl.hpp"
@@ -72,6 +77,84 @@ std::shared_ptr<Runtime> Runtime::shared() {
 
 namespace {
 
+// Shutdowns of runtimes released on their own loop thread run on a thread of their own. The
+// process waits for them as it exits: they still use OpenSSL (a loop thread's random generators
+// and error queue are freed as it ends), and OpenSSL's exit cleanup must not run under them.
+// Constructed when the first such runtime goes, so after OpenSSL was initialised: its destructor
+// then runs before OpenSSL's cleanup (exit handlers run in the reverse order of registration).
+class DetachedShutdowns {
+ public:
+  static DetachedShutdowns& instance() {
+    static DetachedShutdowns shutdowns;
+    return shutdowns;
+  }
+
+  void start(std::function<void()> work) {
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    reap_finished();
+    const std::size_t id = next_id_++;
+    // The thread holds the state too: one the exit stopped waiting for still finds it.
+    running_.push_back(Running{id, std::thread([state = state_, id, work = std::move(work)] {
+                                 work();
+                                 std::lock_guard<std::mutex> done(state->mutex);
+                                 state->finished.push_back(id);
+                                 state->changed.notify_all();
+                               })});
+  }
+
+  // Waits up to kExitWait for the shutdowns still running and joins those that finished (a join
+  // also waits for the thread's own end, where OpenSSL frees its per-thread state). One that has
+  // not finished by then is left to the exit.
+  ~DetachedShutdowns() {
+    std::unique_lock<std::mutex> lock(state_->mutex);
+    state_->changed.wait_for(lock, kExitWait,
+                             [this] { return state_->finished.size() == running_.size(); });
+    for (Running& r : running_) {
+      if (finished(r.id)) {
+        r.thread.join();
+      } else {
+        r.thread.detach();
+      }
+    }
+  }
+
+ private:
+  struct State {
+    std::mutex mutex;
+    std::condition_variable changed;
+    std::vector<std::size_t> finished;  ///< Ids of the shutdowns done but not yet joined.
+  };
+  struct Running {
+    std::size_t id;
+    std::thread thread;
+  };
+  static constexpr std::chrono::seconds kExitWait{5};
+
+  DetachedShutdowns() = default;
+
+  bool finished(std::size_t id) const {
+    return std::find(state_->finished.begin(), state_->finished.end(), id) !=
+           state_->finished.end();
+  }
+
+  // Joins the shutdowns that finished; called with the state's mutex held.
+  void reap_finished() {
+    for (auto it = running_.begin(); it != running_.end();) {
+      if (finished(it->id)) {
+        it->thread.join();
+        state_->finished.erase(std::find(state_->finished.begin(), state_->finished.end(), it->id));
+        it = running_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
+  std::shared_ptr<State> state_ = std::make_shared<State>();
+  std::vector<Running> running_;
+  std::size_t next_id_ = 0;
+};
+
 // Closes every client still open, then ends what did not finish in time; `impl` is destroyed by
 // the caller.
 void shut_down(Runtime::Impl& impl) {
@@ -120,10 +203,12 @@ Runtime::~Runtime() {
     // Released on its own loop thread (inside a callback, e.g. by destroying the client that held
     // the last reference): the loop cannot be stopped and joined from itself, so a thread of its
     // own shuts it down once the callback has returned.
-    std::thread([impl = std::move(impl_)]() mutable {
+    // std::function needs a copyable task: the impl moves into a shared_ptr, held only there.
+    auto impl = std::shared_ptr<Impl>(std::move(impl_));
+    DetachedShutdowns::instance().start([impl = std::move(impl)]() mutable {
       shut_down(*impl);
       impl.reset();
-    }).detach();
+    });
     return;
   }
   shut_down(*impl_);

@@ -6,6 +6,10 @@
 // which makes it exit non-zero (1 under ASan, 23 standalone) when anything allocated is unreachable
 // at exit; it must exit 0 after its echo.
 // Where no leak checker is available (the thread sanitizer build) the test is skipped.
+//
+// A runtime released on its own loop thread (its last client destroyed in a callback) shuts down
+// on a thread of its own; the process waits for it at exit, so its close handshake completes and
+// OpenSSL's exit cleanup does not run under it. That test runs in every build (under TSan too).
 
 #include <gtest/gtest.h>
 
@@ -52,6 +56,18 @@ TEST(RuntimeExit, SharedRuntimeWithWssLeavesNothingAtExit) {
   auto server = start_tether_server(
       {"--tls-cert", test_certs().server_cert, "--tls-key", test_certs().server_key});
   expect_clean_exit("wss://127.0.0.1:" + std::to_string(server.port()) + "/echo", test_certs().ca);
+}
+
+// main returns right after the callback that queued 16 MiB and destroyed the client: the
+// runtime's shutdown is still sending them then, and the exit waits until the close is done.
+TEST(RuntimeExit, RuntimeReleasedOnItsLoopThreadFinishesItsCloseBeforeTheExit) {
+  if (kProgram.empty()) GTEST_SKIP() << "shared_runtime_exit is not built";
+  auto server = start_tether_server({"--log", "/dev/stdout"});
+  const std::string url = "ws://127.0.0.1:" + std::to_string(server.port()) + "/echo";
+  const CommandResult result = run_command({kProgram, "--destroy-in-callback", url}, 60s);
+  EXPECT_FALSE(result.timed_out) << result.output;
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_TRUE(server.wait_for_log("\"event\":\"close\",\"code\":1000", 5s)) << server.log();
 }
 
 }  // namespace
