@@ -257,6 +257,22 @@ std::string conn_event(int conn, const std::string& event) {
   return "{\"conn\":" + std::to_string(conn) + ",\"event\":\"" + event + "\"";
 }
 
+/// Waits until `recorded` holds under `mutex`; false after `timeout`. The client reports itself
+/// finished as it moves to its last state, and the callback for that move runs just after: a test
+/// that reads what its own `on_state` recorded waits for it first.
+bool wait_recorded(std::mutex& mutex, const std::function<bool()>& recorded,
+                   std::chrono::milliseconds timeout = 5s) {
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      if (recorded()) return true;
+    }
+    if (Clock::now() > deadline) return false;
+    std::this_thread::sleep_for(2ms);
+  }
+}
+
 // The reconnect policy of every row: one retry after a fixed 300 ms, then give up.
 constexpr auto kBackoff = 300ms;
 // Windows at least this long (the backoff wait; the trickle's connecting) are checked for a busy
@@ -317,6 +333,9 @@ void play(const Row& row, bool tls) {
     }
   }
   EXPECT_EQ(h.client().state(), State::failed);
+  ASSERT_TRUE(wait_recorded(mutex, [&] {
+    return !samples.empty() && samples.back().to == State::failed;
+  })) << "the move to failed was not reported";
   {
     std::lock_guard<std::mutex> lock(mutex);
     ASSERT_FALSE(samples.empty());
@@ -463,6 +482,8 @@ TEST(HostileServerPolicy, WithoutReconnectOneConnectionThenFailed) {
     ASSERT_FALSE(h.start());
     ASSERT_TRUE(h.wait_finished(15s)) << server.log();
     EXPECT_EQ(h.client().state(), State::failed);
+    ASSERT_TRUE(wait_recorded(mutex, [&] { return final_cause.has_value(); }))
+        << "the move to failed was not reported";
     {
       std::lock_guard<std::mutex> lock(mutex);
       ASSERT_TRUE(final_cause.has_value());
