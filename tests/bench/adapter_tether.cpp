@@ -629,10 +629,16 @@ Result run_reconnect(const Config& config, Threading& threading) {
   std::mutex mutex;
   std::atomic<int> opens{0};
   Clock::time_point scheduled_at;
+  Clock::time_point connecting_at;  // the last attempt's start
   Clock::time_point opened_at;
   double delay_ms = 0;
   int schedules = 0;
   ScopedClient client(threading, options);
+  client->on_state([&](tether::State, tether::State to, const tether::Cause&) {
+    if (to != tether::State::connecting) return;
+    std::lock_guard<std::mutex> lock(mutex);
+    connecting_at = Clock::now();
+  });
   client->on_open([&](const tether::OpenInfo&) {
     {
       std::lock_guard<std::mutex> lock(mutex);
@@ -657,6 +663,8 @@ Result run_reconnect(const Config& config, Threading& threading) {
     return result;
   }
   std::vector<double> delays;
+  std::vector<double> timer_late_us;  // the attempt's start after the scheduled delay
+  std::vector<double> attempt_us;     // the attempt's start to the open (connect, upgrade)
   int retries = 0;
   const auto start = Clock::now();
   for (std::uint64_t i = 0; i < config.count; ++i) {
@@ -680,6 +688,10 @@ Result run_reconnect(const Config& config, Threading& threading) {
     retries += schedules - 1;
     delays.push_back(delay_ms);
     result.rtt_us.push_back(micros_between(scheduled_at, opened_at) - delay_ms * 1000);
+    if (schedules == 1) {
+      timer_late_us.push_back(micros_between(scheduled_at, connecting_at) - delay_ms * 1000);
+      attempt_us.push_back(micros_between(connecting_at, opened_at));
+    }
   }
   result.seconds = seconds_between(start, Clock::now());
   result.messages = config.count;
@@ -687,6 +699,21 @@ Result run_reconnect(const Config& config, Threading& threading) {
   for (double d : delays) delay_sum += d;
   result.extras.push_back({"mean_delay_ms", delay_sum / static_cast<double>(delays.size()), 1});
   result.extras.push_back({"extra_attempts", static_cast<double>(retries), 0});
+  // Where the time after the delay goes (restarts that opened at the first attempt): the
+  // timer's lateness, and the attempt itself (TCP connect and the upgrade, against a server
+  // process that has just started).
+  auto median = [](std::vector<double> v) {
+    if (v.empty()) return 0.0;
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  auto worst = [](const std::vector<double>& v) {
+    return v.empty() ? 0.0 : *std::max_element(v.begin(), v.end());
+  };
+  result.extras.push_back({"timer_late_p50_us", median(timer_late_us), 1});
+  result.extras.push_back({"timer_late_max_us", worst(timer_late_us), 1});
+  result.extras.push_back({"attempt_p50_us", median(attempt_us), 1});
+  result.extras.push_back({"attempt_max_us", worst(attempt_us), 1});
   return result;
 }
 

@@ -186,6 +186,21 @@ long rss_kib() {
   return -1;
 }
 
+long rss_anon_kib() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.compare(0, 8, "RssAnon:") == 0) return std::atol(line.c_str() + 8);
+  }
+  return -1;
+}
+
+long open_files_limit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return -1;
+  return limit.rlim_cur == RLIM_INFINITY ? -1 : static_cast<long>(limit.rlim_cur);
+}
+
 long peak_rss_kib() {
   rusage usage{};
   ::getrusage(RUSAGE_SELF, &usage);

@@ -180,6 +180,11 @@ class EchoRun {
 double process_cpu_seconds();
 /// Current resident set size (VmRSS), KiB.
 long rss_kib();
+/// The anonymous part of the resident set (RssAnon: heap, stacks, anonymous mappings; no
+/// library code), KiB.
+long rss_anon_kib();
+/// The soft RLIMIT_NOFILE (`ulimit -n`), or -1 when unlimited or unknown.
+long open_files_limit();
 /// Peak resident set size (ru_maxrss), KiB.
 long peak_rss_kib();
 

@@ -10,7 +10,8 @@
 //     URL      ws:// or wss:// echo endpoint (the test server's /echo)
 //     MODE     idle: one client with default options (on the process-wide shared runtime) open
 //                    and idle for --idle-seconds: CPU %, and RSS before the runtime existed,
-//                    with the runtime and no connection, and connected (COUNT must be 1)
+//                    with the runtime and no connection, and connected (COUNT must be 1);
+//                    connected and before, its anonymous part too (RssAnon), and `ulimit -n`
 //              many: COUNT clients on the shared runtime: RSS with none, one and all open, and
 //                    per extra connection
 //   options:
@@ -126,7 +127,7 @@ void sleep_s(double seconds) {
   std::this_thread::sleep_for(std::chrono::microseconds(static_cast<std::int64_t>(seconds * 1e6)));
 }
 
-Result run_idle(const Config& config, long rss_before) {
+Result run_idle(const Config& config, long rss_before, long anon_before) {
   Result result;
   if (config.count != 1) {
     result.error = "idle takes COUNT 1";
@@ -155,6 +156,7 @@ Result run_idle(const Config& config, long rss_before) {
   result.seconds = bench::seconds_between(t0, Clock::now());
   result.cpu_seconds = cpu;
   const long rss = bench::rss_kib();
+  const long rss_anon = bench::rss_anon_kib();
   save_smaps("connected");
   if (events.closes() != 0 || !client->is_open()) {
     result.error = "the connection did not stay open";
@@ -164,6 +166,11 @@ Result run_idle(const Config& config, long rss_before) {
   result.extras.push_back({"rss_kib", static_cast<double>(rss), 0});
   result.extras.push_back({"rss_before_tether_kib", static_cast<double>(rss_before), 0});
   result.extras.push_back({"rss_runtime_kib", static_cast<double>(rss_runtime), 0});
+  // What the process owns, library code (file-backed, shared with every process that maps the
+  // same libraries) left out; and `ulimit -n`, which sizes libwebsockets' per-fd tables.
+  result.extras.push_back({"rss_anon_kib", static_cast<double>(rss_anon), 0});
+  result.extras.push_back({"rss_anon_before_tether_kib", static_cast<double>(anon_before), 0});
+  result.extras.push_back({"open_files_limit", static_cast<double>(bench::open_files_limit()), 0});
   client->close();
   const auto deadline = Clock::now() + std::chrono::seconds(3);
   while (events.closes() == 0 && !client->is_finished() && Clock::now() < deadline) sleep_s(0.01);
@@ -219,6 +226,7 @@ Result run_many(const Config& config, long rss_before) {
 int main(int argc, char** argv) {
   // The process before tether does anything: the binary and the libraries it links.
   const long rss_before = bench::rss_kib();
+  const long anon_before = bench::rss_anon_kib();
   Config config;
   config.adapter = "tether";
   std::vector<std::string> positional;
@@ -257,7 +265,7 @@ int main(int argc, char** argv) {
   }
   if (!bench::pin_to_cpu(config.cpu)) return 1;
   save_smaps("before");
-  Result result =
-      config.mode == "idle" ? run_idle(config, rss_before) : run_many(config, rss_before);
+  Result result = config.mode == "idle" ? run_idle(config, rss_before, anon_before)
+                                        : run_many(config, rss_before);
   return bench::print_result(config, result);
 }
