@@ -143,10 +143,17 @@ run of 5 and one of 8 restarts).
 - 3× websocketpp at 64 KiB and 1 MiB (websocketpp streams 0.55–0.65 GB/s here) lands at or near
   the TCP floor: it asks a WebSocket client to cost what a plain TCP stream costs.
 - 64 B flood, 10× websocketpp: 5–6 M msgs/s, about 0.17 µs of client CPU per message. The tether
-  client is CPU-bound at 0.25–0.4 µs (queue, loop hand-over, callbacks, the echo check); the
+  client is CPU-bound at 0.19–0.25 µs (queue, loop hand-over, callbacks, the echo check); the
   blocking OpenSSL client, with none of those, shows what the server sustains.
+- Queue flush at 0.9× the flood: 100,000 waiting entries and their payload buffers (roughly
+  17 MB, an entry and a heap buffer each) are read from memory rather than cache as they go,
+  and the buffers beyond the queue's 256 KiB of kept ones are freed; the flood cycles 1,000
+  messages through warm buffers. Keeping every buffer (a 64 MiB pool) flushed no faster (5
+  runs each), and fewer than 512 KiB per turn (256, 128 KiB) measured alike.
 - Requests at half the flood rate: a request is JSON encoded, tracked, its response parsed and
-  matched, about 1.3 µs of client CPU against about 0.3 µs for a flood message.
+  matched, about 1.0 µs of client CPU against about 0.2 µs for a flood message. A profile of
+  the request run is flat: clock reads 10 % (the benchmark's own two per request included),
+  the tracker's two indexes 9 %, JSON scanning and parsing 10 %, the rest spread thin.
 - RSS while connected: the process before tether's runtime is already about 5.4 MiB (libc,
   libstdc++, libssl and libcrypto, libwebsockets mapped in). Of the about 4.2 MiB the runtime and
   one connection add, 2.3 MiB is OpenSSL 3 loading its configuration and providers at the first
