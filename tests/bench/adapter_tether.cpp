@@ -702,18 +702,12 @@ Result run_reconnect(const Config& config, Threading& threading) {
   // Where the time after the delay goes (restarts that opened at the first attempt): the
   // timer's lateness, and the attempt itself (TCP connect and the upgrade, against a server
   // process that has just started).
-  auto median = [](std::vector<double> v) {
-    if (v.empty()) return 0.0;
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
-  };
-  auto worst = [](const std::vector<double>& v) {
-    return v.empty() ? 0.0 : *std::max_element(v.begin(), v.end());
-  };
-  result.extras.push_back({"timer_late_p50_us", median(timer_late_us), 1});
-  result.extras.push_back({"timer_late_max_us", worst(timer_late_us), 1});
-  result.extras.push_back({"attempt_p50_us", median(attempt_us), 1});
-  result.extras.push_back({"attempt_max_us", worst(attempt_us), 1});
+  std::sort(timer_late_us.begin(), timer_late_us.end());
+  std::sort(attempt_us.begin(), attempt_us.end());
+  result.extras.push_back({"timer_late_p50_us", percentile(timer_late_us, 0.5), 1});
+  result.extras.push_back({"timer_late_max_us", percentile(timer_late_us, 1.0), 1});
+  result.extras.push_back({"attempt_p50_us", percentile(attempt_us, 0.5), 1});
+  result.extras.push_back({"attempt_max_us", percentile(attempt_us, 1.0), 1});
   return result;
 }
 

@@ -177,22 +177,29 @@ double process_cpu_seconds() {
   return seconds(usage.ru_utime) + seconds(usage.ru_stime);
 }
 
-long rss_kib() {
+namespace {
+
+// A "Name:   123 kB" line of /proc/self/status, in KiB; -1 when absent.
+long status_kib(const std::string& field) {
   std::ifstream status("/proc/self/status");
   std::string line;
   while (std::getline(status, line)) {
-    if (line.compare(0, 6, "VmRSS:") == 0) return std::atol(line.c_str() + 6);
+    if (line.size() > field.size() && line.compare(0, field.size(), field) == 0 &&
+        line[field.size()] == ':') {
+      return std::atol(line.c_str() + field.size() + 1);
+    }
   }
   return -1;
 }
 
+}  // namespace
+
+long rss_kib() {
+  return status_kib("VmRSS");
+}
+
 long rss_anon_kib() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.compare(0, 8, "RssAnon:") == 0) return std::atol(line.c_str() + 8);
-  }
-  return -1;
+  return status_kib("RssAnon");
 }
 
 long open_files_limit() {
@@ -256,14 +263,14 @@ bool split_url(const std::string& url, std::string& scheme, std::string& host, s
 
 // --- output --------------------------------------------------------------------------------------
 
-namespace {
-
 double percentile(const std::vector<double>& sorted, double p) {
   if (sorted.empty()) return 0;
   auto rank = static_cast<std::size_t>(std::ceil(p * static_cast<double>(sorted.size())));
   rank = std::clamp<std::size_t>(rank, 1, sorted.size());
   return sorted[rank - 1];
 }
+
+namespace {
 
 std::string json_escape(const std::string& text) {
   std::string out;

@@ -187,6 +187,8 @@ long rss_anon_kib();
 long open_files_limit();
 /// Peak resident set size (ru_maxrss), KiB.
 long peak_rss_kib();
+/// The value at fraction `p` (0..1) of an ascending vector (nearest rank); 0 when empty.
+double percentile(const std::vector<double>& sorted, double p);
 
 bool pin_to_cpu(int cpu);
 double seconds_between(Clock::time_point a, Clock::time_point b);

@@ -307,6 +307,12 @@ class Targets:
         self.rows.append((label, f"{fmt(value, unit)} {unit} (limit {limit:g} {unit})",
                           "**met**" if met else "not met"))
 
+    def context(self, label, *values, show):
+        """A row that explains the one above it; left out when a value was not measured."""
+        if any(v is None for v in values):
+            return
+        self.rows.append((label, show(*values), "(context)"))
+
     def render(self, out):
         out.append("| target | measured (ratio of medians, or value) | verdict |")
         out.append("|---|---|---|")
@@ -345,22 +351,17 @@ def check_targets(runs):
     rss = m("idle", "tether", "rss_kib")
     t.absolute("RSS while connected ≤ 6 MiB (whole process)", None if rss is None else rss / 1024,
                "<=", 6, "MiB")
-    before = m("idle", "tether", "rss_before_tether_kib")
-    if rss is not None and before is not None:
-        t.rows.append(("… of which tether's runtime and connection (RSS minus the process "
-                       "before the runtime existed; idle_bench links tether alone)",
-                       f"{(rss - before) / 1024:.2f} MiB", "(context)"))
-    anon = m("idle", "tether", "rss_anon_kib")
-    anon_before = m("idle", "tether", "rss_anon_before_tether_kib")
-    if anon is not None and anon_before is not None:
-        t.rows.append(("… the process's anonymous memory (heap, stacks: RSS without library "
-                       "code), connected; before tether's runtime",
-                       f"{anon / 1024:.2f} MiB; {anon_before / 1024:.2f} MiB", "(context)"))
-    nofile = m("idle", "tether", "open_files_limit")
-    if nofile is not None and nofile > 0:
-        t.rows.append(("… `ulimit -n` of the run (libwebsockets zeroes 16 bytes per allowed "
-                       "descriptor)", f"{nofile:,.0f} ({nofile * 16 / 1024:,.0f} KiB)",
-                       "(context)"))
+    t.context("… of which tether's runtime and connection (RSS minus the process before the "
+              "runtime existed; idle_bench links tether alone)",
+              rss, m("idle", "tether", "rss_before_tether_kib"),
+              show=lambda rss, before: f"{(rss - before) / 1024:.2f} MiB")
+    t.context("… the process's anonymous memory (heap, stacks: RSS without library code), "
+              "connected; before tether's runtime",
+              m("idle", "tether", "rss_anon_kib"), m("idle", "tether", "rss_anon_before_tether_kib"),
+              show=lambda anon, before: f"{anon / 1024:.2f} MiB; {before / 1024:.2f} MiB")
+    t.context("… `ulimit -n` of the run (libwebsockets zeroes 16 bytes per allowed descriptor)",
+              m("idle", "tether", "open_files_limit"),
+              show=lambda n: f"{n:,.0f} ({n * 16 / 1024:,.0f} KiB)")
     t.absolute("RSS per extra idle connection ≤ 64 KiB (1,000 connections)",
                m("many-1000", "tether", "rss_per_extra_kib"), "<=", 64, "KiB")
     t.ratio("queue-flush of 100,000 × 64 B ≥ 0.9× the 64 B flood rate",
