@@ -592,14 +592,24 @@ TEST_P(ThreadingReentrancy, DestroyingTheClientFromItsMessageCallback) {
   d.client = std::make_unique<Client>(driver.configure(direct(ws_url(server, "/echo"))), runtime);
   Client* raw = d.client.get();
   d.watch_every_callback(*raw);
+  // The test thread still uses the client until both sends returned: the callback (on tether's
+  // loop thread in loop_thread mode) waits for that before it destroys the client.
+  std::atomic<bool> sent_both{false};
   raw->on_message([&](const Message&) {
     d.count_if_gone();
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (!sent_both.load() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(1ms);
+    }
     d.destroy();
   });
   ASSERT_FALSE(raw->start());
   // Two echoes: the second is usually queued behind the callback that destroys the client.
-  ASSERT_TRUE(raw->send("bye"));
-  ASSERT_TRUE(raw->send("bye again"));
+  const bool sent_first = static_cast<bool>(raw->send("bye"));
+  const bool sent_second = static_cast<bool>(raw->send("bye again"));
+  sent_both = true;
+  ASSERT_TRUE(sent_first);
+  ASSERT_TRUE(sent_second);
   ASSERT_TRUE(driver.run_until([&] { return d.gone.load(); }, 20s, raw, &d.gone));
   // The connection is closed with 1000 in the background.
   EXPECT_TRUE(wait_for([&] { return read_file(log_path).find("\"code\":1000") != std::string::npos; },
