@@ -13,8 +13,7 @@ namespace {
 
 constexpr std::size_t kWriteBuffer = 256 * 1024;            // one send() worth of coalesced frames
 constexpr std::size_t kKeptWriteBuffer = 2 * kWriteBuffer;  // a larger out_ shrinks once drained
-constexpr std::size_t kFirstWriteBuffer = 16 * 1024;        // until more is pending: idle stays small
-constexpr std::size_t kWriteBudget = 4 * 1024 * 1024;       // per writable event, then reads get a turn
+constexpr std::size_t kFirstWriteBuffer = 16 * 1024;  // until more is pending: idle stays small
 constexpr std::size_t kMaxReasonBytes = 123;
 // A decrypted read is kept for the next one up to this size (see on_transport_bytes).
 constexpr std::size_t kKeptPlaintext = 1024 * 1024;
@@ -433,7 +432,7 @@ void Connection::flush() {
   if (ended_ || !socket_.valid() || phase_ == Phase::connecting || phase_ == Phase::resolving) {
     return;
   }
-  std::size_t budget = kWriteBudget;
+  std::size_t budget = std::max<std::size_t>(config_.write_budget, 1);
   while (budget > 0) {
     if (out_left_ == 0) {
       push_deferred_close();
@@ -484,6 +483,9 @@ void Connection::flush() {
       }
     }
   }
+  // The budget may run out with the last queued byte: a close waiting for it goes in now, so it is
+  // not left behind by a writer that looks idle.
+  if (out_left_ == 0) push_deferred_close();
   const bool idle = out_left_ == 0 && pre_open_.empty() && writer_.empty() &&
                     (!tls_ || tls_->pending_ciphertext() == 0);
   if (!idle) {

@@ -43,6 +43,8 @@ struct ConnectionConfig {
   std::chrono::milliseconds close_timeout{5000};     ///< Wait for the peer's close frame.
   std::uint64_t max_message = 16u * 1024 * 1024;
   std::size_t fragment_size = 0;  ///< Outbound fragmentation; 0 = one frame per message.
+  /// Bytes written per writable event before reads get a turn (at least one write is made).
+  std::size_t write_budget = 4 * 1024 * 1024;
 };
 
 /// How a connection ended.
