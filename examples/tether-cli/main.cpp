@@ -282,6 +282,14 @@ int main(int argc, char** argv) {
               (info.reconnect ? " (reconnecting)" : ""));
   });
   client.on_state([&](tether::State from, tether::State to, const tether::Cause& cause) {
+    // The first move (out of idle) comes before any connection opens: --insecure warns there,
+    // so the warning precedes the open, and a usage error (start() refused) stays a plain message.
+    if (from == tether::State::idle && options.client.tls.insecure) {
+      log.event(
+          "warning",
+          ",\"message\":" + cli::json_string("--insecure: server certificates are not verified"));
+      log.human("warning: --insecure: server certificates are not verified");
+    }
     log.event("state", ",\"from\":" + cli::json_string(tether::to_string(from)) +
                            ",\"to\":" + cli::json_string(tether::to_string(to)));
     status.on_state(to);
@@ -329,12 +337,6 @@ int main(int argc, char** argv) {
   }
 
   status.start([&client] { return static_cast<std::size_t>(client.stats().messages_queued); });
-
-  if (options.client.tls.insecure) {
-    log.event("warning", ",\"message\":" +
-                             cli::json_string("--insecure: server certificates are not verified"));
-    log.human("warning: --insecure: server certificates are not verified");
-  }
 
   // --request: the result of each request, printed and counted like a received message when the
   // server answered. Runs where callbacks run (the loop thread), like on_message.
