@@ -28,8 +28,8 @@ constexpr int kPumpWindows = 1;
 // ones are copied into the frame writer's buffer, many frames to one write).
 constexpr std::size_t kFramedInPlace = 4096;
 
-// send() copies payloads up to this size under the queue's lock (into a recycled buffer).
-constexpr std::size_t kSmallMessage = 1024;
+// send() copies payloads up to this size under the queue's lock (into the queue's own blocks).
+constexpr std::size_t kSmallMessage = core::OutboundQueue::kHeldMax;
 
 }  // namespace
 
@@ -46,7 +46,7 @@ SendResult ClientSession::send(MessageKind kind, std::string_view data,
   const core::TimePoint at = ttl.count() > 0 ? now() : core::TimePoint{};
   std::optional<core::TimePoint> expires_at;
   if (ttl.count() > 0) expires_at = at + ttl;
-  // A small payload is copied under the lock into a buffer the queue recycles; a large one is
+  // A small payload is copied under the lock into the queue's blocks; a large one is
   // copied before taking it, so the loop thread never waits for a long copy (into a buffer the
   // queue kept from an earlier large message, when it has one).
   core::Outgoing large;
@@ -158,12 +158,13 @@ std::size_t ClientSession::flush_queue(std::size_t budget) {
   // could not mask (a fragment size below its length) is framed from the queue's copy.
   for (const core::Outgoing* m : taken_) {
     const auto op = m->binary ? protocol::Opcode::binary : protocol::Opcode::text;
+    const std::string_view payload = m->bytes();
     if (m->mask_key) {
-      connection_->send_masked(op, m->payload, *m->mask_key, m->id);
-    } else if (m->payload.size() > kFramedInPlace) {
-      connection_->send_view(op, m->payload, m->id);
+      connection_->send_masked(op, payload, *m->mask_key, m->id);
+    } else if (payload.size() > kFramedInPlace) {
+      connection_->send_view(op, payload, m->id);
     } else {
-      connection_->send_copy(op, m->payload, m->id);
+      connection_->send_copy(op, payload, m->id);
     }
   }
   const std::size_t taken = taken_.size();

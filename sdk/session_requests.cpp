@@ -28,9 +28,9 @@ namespace {
 
 core::TimePoint now() { return std::chrono::steady_clock::now(); }
 
-// An encoded request up to this size goes into the queue by copy, into a buffer the queue
-// recycles (as send() does for small messages); a larger one is handed over as it is.
-constexpr std::size_t kSmallRequest = 1024;
+// An encoded request up to this size goes into the queue by copy, into the queue's own blocks
+// (as send() does for small messages); a larger one is handed over as it is.
+constexpr std::size_t kSmallRequest = core::OutboundQueue::kHeldMax;
 
 // Buffers kept by a thread between requests or responses: no larger than this.
 constexpr std::size_t kKeptBuffer = 64 * 1024;
@@ -162,8 +162,8 @@ std::string ClientSession::request(std::string_view type, const Json& payload,
   if (closing_.load(std::memory_order_acquire) || is_finished()) {
     return fail_now(errc::closed, "the client is closed");
   }
-  // Encoded into the thread's kept buffer; a small request is then copied into a buffer the
-  // queue recycles: no allocation per request once warm.
+  // Encoded into the thread's kept buffer; a small request is then copied into the queue's
+  // blocks: no allocation per request once warm.
   Loan<std::string> encoded(kept_request_text());
   std::string& text = encoded.get();
   std::string error;

@@ -1,6 +1,7 @@
 #include "core/outbound_queue.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <utility>
 
 namespace tether::core {
@@ -25,7 +26,18 @@ OutboundQueue::OutboundQueue(QueueLimits limits)
     : limits_(limits),
       blocks_(std::make_shared<protocol::BlockCache>()),
       in_flight_(Line::allocator_type(blocks_)),
-      waiting_(Line::allocator_type(blocks_)) {}
+      waiting_(Line::allocator_type(blocks_)) {
+  spare_.reserve(kSpareBlocks);
+}
+
+OutboundQueue::~OutboundQueue() {
+  // A block other than the current one is owned by the entries that still hold it.
+  for (Line* line : {&in_flight_, &waiting_}) {
+    for (Entry& entry : *line) release(entry);
+  }
+  delete block_;
+  for (Block* block : spare_) delete block;
+}
 
 PushResult OutboundQueue::push(MessageId id, bool binary, std::string_view payload,
                                std::optional<TimePoint> expires_at, TimePoint now, bool ready) {
@@ -33,17 +45,21 @@ PushResult OutboundQueue::push(MessageId id, bool binary, std::string_view paylo
   message.id = id;
   message.binary = binary;
   message.expires_at = expires_at;
-  if (!spare_.empty() && payload.size() <= kSpareCapacity) {
-    message.payload = std::move(spare_.back());
-    spare_.pop_back();
-    spare_bytes_ -= message.payload.capacity();
+  if (payload.size() > kHeldMax) {
+    message.payload.assign(payload.data(), payload.size());
+    return admit(std::move(message), nullptr, now, ready);
   }
-  message.payload.assign(payload.data(), payload.size());
-  return push(std::move(message), now, ready);
+  return admit(std::move(message), &payload, now, ready);
 }
 
 PushResult OutboundQueue::push(Outgoing message, TimePoint now, bool ready) {
-  const std::size_t size = message.payload.size();
+  message.held = {};
+  return admit(std::move(message), nullptr, now, ready);
+}
+
+PushResult OutboundQueue::admit(Outgoing&& message, const std::string_view* view, TimePoint now,
+                                bool ready) {
+  const std::size_t size = view != nullptr ? view->size() : message.payload.size();
 
   if (expired(message, now)) {
     ++accepted_;
@@ -79,7 +95,8 @@ PushResult OutboundQueue::push(Outgoing message, TimePoint now, bool ready) {
 
   ++accepted_;
   bytes_ += size;
-  const Entry& entry = waiting_.emplace_back(Entry{std::move(message), next_seq_++});
+  Entry& entry = waiting_.emplace_back(Entry{std::move(message), next_seq_++, nullptr});
+  if (view != nullptr) hold(entry, *view);
   add_deadline(entry);
   if (!ready) emit(Event::queued, entry.message.id, size);
   return {PushOutcome::waiting, errc{}};
@@ -96,7 +113,7 @@ std::size_t OutboundQueue::take_ready(std::size_t budget_bytes, TimePoint now,
       drop_waiting_front(DropReason::ttl);
       continue;
     }
-    const std::size_t size = front.message.payload.size();
+    const std::size_t size = front.message.bytes().size();
     const bool first_while_idle = idle && taken == 0;
     if (!first_while_idle && (used > budget_bytes || size > budget_bytes - used)) break;
     used += size;
@@ -118,8 +135,8 @@ std::vector<const Outgoing*> OutboundQueue::take_ready(std::size_t budget_bytes,
 
 bool OutboundQueue::on_sent(MessageId id) {
   if (in_flight_.empty() || in_flight_.front().message.id != id) return false;
-  const std::size_t size = in_flight_.front().message.payload.size();
-  recycle(std::move(in_flight_.front().message.payload));
+  const std::size_t size = in_flight_.front().message.bytes().size();
+  release(in_flight_.front());
   in_flight_.pop_front();
   in_flight_bytes_ -= size;
   bytes_ -= size;
@@ -150,20 +167,23 @@ void OutboundQueue::expire(TimePoint now) {
     const auto it = find_waiting(seq);
     if (it == waiting_.end()) continue;  // a stale entry: the message left the waiting line
     const MessageId id = it->message.id;
-    const std::size_t size = it->message.payload.size();
-    waiting_.erase(it);
+    const std::size_t size = it->message.bytes().size();
+    const auto entry = waiting_.begin() + (it - waiting_.cbegin());
+    release(*entry);
+    waiting_.erase(entry);
     bytes_ -= size;
     ++dropped_;
     emit(Event::dropped, id, size, DropReason::ttl);
   }
   prune_deadlines();
+  compact_if_sparse();
 }
 
 void OutboundQueue::drop_all(DropReason reason) {
   while (!in_flight_.empty()) {
     const MessageId id = in_flight_.front().message.id;
-    const std::size_t size = in_flight_.front().message.payload.size();
-    recycle(std::move(in_flight_.front().message.payload));
+    const std::size_t size = in_flight_.front().message.bytes().size();
+    release(in_flight_.front());
     in_flight_.pop_front();
     in_flight_bytes_ -= size;
     bytes_ -= size;
@@ -225,19 +245,76 @@ void OutboundQueue::recycle(std::string&& payload) noexcept {
     if (capacity + other->capacity() > kLargeSpareBytes) return;
     if (small_slot->capacity() > capacity) return;
     small_slot->swap(payload);  // the buffer it held (if any) is released with `payload`
+  }
+}
+
+void OutboundQueue::release(Entry& entry) noexcept {
+  recycle(std::move(entry.message.payload));
+  Block* block = entry.block;
+  if (block == nullptr) return;
+  held_bytes_ -= entry.message.held.size();
+  entry.block = nullptr;
+  entry.message.held = {};
+  if (--block->live > 0) return;
+  if (block == block_) {
+    block->used = 0;  // empty: the next payloads go to its start
     return;
   }
-  // Short payloads live inside the string (no buffer to keep); long ones are not worth keeping.
-  if (capacity <= std::string().capacity() || capacity > kSpareCapacity ||
-      spare_bytes_ + capacity > kSpareBytes) {
-    return;
+  retire(block);
+}
+
+void OutboundQueue::retire(Block* block) noexcept {
+  --blocks_held_;
+  // Kept for reuse (a backlog drains block by block), within bounds (the capacity is reserved).
+  if (spare_.size() < kSpareBlocks) {
+    spare_.push_back(block);
+  } else {
+    delete block;
   }
-  try {
-    spare_.push_back(std::move(payload));
-  } catch (...) {
-    return;  // not kept: the buffer is released with the entry
+}
+
+void OutboundQueue::hold(Entry& entry, std::string_view payload) {
+  if (block_ == nullptr || Block::kBytes - block_->used < payload.size()) {
+    // The current block is full: it lives on with its messages, and the next one starts.
+    Block* next = nullptr;
+    if (!spare_.empty()) {
+      next = spare_.back();
+      spare_.pop_back();
+    } else {
+      next = new Block;
+    }
+    ++blocks_held_;
+    next->used = 0;
+    next->live = 0;
+    Block* previous = block_;
+    block_ = next;
+    if (previous != nullptr && previous->live == 0) retire(previous);
   }
-  spare_bytes_ += capacity;
+  char* at = block_->bytes + block_->used;
+  if (!payload.empty()) std::memcpy(at, payload.data(), payload.size());
+  block_->used += payload.size();
+  ++block_->live;
+  held_bytes_ += payload.size();
+  entry.block = block_;
+  entry.message.held = std::string_view(at, payload.size());
+}
+
+void OutboundQueue::compact_if_sparse() {
+  // Messages leave in push order, except by expiry: a block keeps its memory while any one of its
+  // messages is queued. Once held blocks are mostly empty space, the waiting messages' payloads
+  // move into fresh blocks (in flight ones stay where the transport reads them).
+  if (blocks_held_ * Block::kBytes <= 2 * held_bytes_ + kSpareBlocks * Block::kBytes) return;
+  Block* previous = block_;
+  block_ = nullptr;
+  if (previous != nullptr && previous->live == 0) retire(previous);
+  for (Entry& entry : waiting_) {
+    Block* old = entry.block;
+    if (old == nullptr) continue;
+    const std::string_view payload = entry.message.held;
+    hold(entry, payload);
+    held_bytes_ -= payload.size();
+    if (--old->live == 0) retire(old);
+  }
 }
 
 void OutboundQueue::emit(Event::Kind kind, MessageId id, std::size_t bytes, DropReason reason) {
@@ -246,8 +323,8 @@ void OutboundQueue::emit(Event::Kind kind, MessageId id, std::size_t bytes, Drop
 
 void OutboundQueue::drop_waiting_front(DropReason reason) {
   const MessageId id = waiting_.front().message.id;
-  const std::size_t size = waiting_.front().message.payload.size();
-  recycle(std::move(waiting_.front().message.payload));
+  const std::size_t size = waiting_.front().message.bytes().size();
+  release(waiting_.front());
   waiting_.pop_front();
   bytes_ -= size;
   ++dropped_;

@@ -56,13 +56,20 @@ struct QueueLimits {
 struct Outgoing {
   MessageId id = 0;  ///< The caller's id: unique, increasing.
   bool binary = false;
+  /// The payload, for a message pushed with it. Empty for one pushed by view, whose bytes the queue
+  /// keeps in blocks of its own (see held and bytes()).
   std::string payload;
+  /// The queue's copy of a payload pushed by view; empty otherwise.
+  std::string_view held;
   /// The message is dropped (ttl) once `now >= *expires_at` while it waits. In flight messages
   /// do not expire: the socket is already writing them.
   std::optional<TimePoint> expires_at;
   /// Set when `payload` is stored masked with this key (RFC 6455 5.3, client frames), ready to be
   /// written as one frame as it is. The queue only carries it (see set_on_requeue).
   std::optional<std::array<std::uint8_t, 4>> mask_key;
+
+  /// The payload's bytes, wherever they are kept.
+  std::string_view bytes() const noexcept { return held.data() != nullptr ? held : payload; }
 };
 
 enum class PushOutcome {
@@ -94,6 +101,12 @@ class OutboundQueue {
   };
 
   explicit OutboundQueue(QueueLimits limits = {});
+  ~OutboundQueue();
+  OutboundQueue(const OutboundQueue&) = delete;
+  OutboundQueue& operator=(const OutboundQueue&) = delete;
+
+  /// Payloads pushed by view up to this size are kept in the queue's blocks.
+  static constexpr std::size_t kHeldMax = 1024;
 
   // Inputs -------------------------------------------------------------------------------------
 
@@ -113,8 +126,10 @@ class OutboundQueue {
   ///    larger than max_bytes), nothing is evicted and the new message is dropped (overflow).
   /// A message already expired (`now >= *expires_at`) is accepted and dropped (ttl) at once.
   PushResult push(Outgoing message, TimePoint now, bool ready);
-  /// The same for a payload given by view: it is copied into a buffer the queue kept from a
-  /// message that left it, so that a steady flow of small messages allocates nothing.
+  /// The same for a payload given by view. One of at most kHeldMax bytes is copied into blocks
+  /// the queue owns, one after the other: no allocation per message, and a backlog's payloads lie
+  /// in a few contiguous blocks, each released (or kept for reuse) once its messages all left.
+  /// A larger one is copied into a string of its own (Outgoing::payload).
   PushResult push(MessageId id, bool binary, std::string_view payload,
                   std::optional<TimePoint> expires_at, TimePoint now, bool ready);
   /// A string with room for `size` bytes when the queue kept one from a large message that left
@@ -190,11 +205,23 @@ class OutboundQueue {
   /// Payload bytes of waiting + in flight messages.
   std::size_t bytes() const noexcept { return bytes_; }
   const QueueLimits& limits() const noexcept { return limits_; }
+  /// Memory of the blocks holding payloads pushed by view (empty kept ones excluded): at most
+  /// about twice their payload bytes plus four blocks, even when expiries leave holes.
+  std::size_t held_capacity() const noexcept { return blocks_held_ * Block::kBytes; }
 
  private:
+  // Payload bytes of messages pushed by view, appended in push order. `live` counts the queued
+  // messages whose bytes are in the block.
+  struct Block {
+    static constexpr std::size_t kBytes = 64 * 1024;
+    std::size_t used = 0;
+    std::size_t live = 0;
+    char bytes[kBytes];
+  };
   struct Entry {
     Outgoing message;
     std::uint64_t seq = 0;  // push order; the waiting line is sorted by it
+    Block* block = nullptr;  // holds message.held
   };
   struct Deadline {
     TimePoint at;
@@ -204,8 +231,19 @@ class OutboundQueue {
   using Line = std::deque<Entry, protocol::RecyclingAllocator<Entry>>;
 
   bool fits(std::size_t count, std::size_t bytes, std::size_t size) const noexcept;
-  /// Keeps the buffer of a payload that left the queue for a later push (within bounds).
+  /// Admits a message of `size` payload bytes (`view`: to be copied into a block once admitted).
+  PushResult admit(Outgoing&& message, const std::string_view* view, TimePoint now, bool ready);
+  /// Keeps the buffer of a large payload that left the queue for a later push (within bounds).
   void recycle(std::string&& payload) noexcept;
+  /// An entry left the queue: its payload's buffer is recycled and its block released.
+  void release(Entry& entry) noexcept;
+  /// Copies `payload` into the current block (a new one when it is full) for `entry`.
+  void hold(Entry& entry, std::string_view payload);
+  /// A block no message holds any more: kept for reuse or freed.
+  void retire(Block* block) noexcept;
+  /// Moves the waiting messages' payloads into fresh blocks once held blocks are mostly empty
+  /// space (left by expired messages).
+  void compact_if_sparse();
   void emit(Event::Kind kind, MessageId id, std::size_t bytes, DropReason reason = DropReason{});
   void drop_waiting_front(DropReason reason);
   void requeue_in_flight();
@@ -213,16 +251,17 @@ class OutboundQueue {
   Line::const_iterator find_waiting(std::uint64_t seq) const;
   void prune_deadlines();
 
-  // Kept payload buffers: at most kSpareCapacity bytes each, kSpareBytes together.
-  static constexpr std::size_t kSpareCapacity = 1024;
-  static constexpr std::size_t kSpareBytes = 256 * 1024;
+  // Empty blocks kept for reuse, beyond the current one.
+  static constexpr std::size_t kSpareBlocks = 4;
 
   QueueLimits limits_;
   std::shared_ptr<protocol::BlockCache> blocks_;  // shared by both lines: entries move between them
   Line in_flight_;
   Line waiting_;
-  std::vector<std::string> spare_;
-  std::size_t spare_bytes_ = 0;
+  Block* block_ = nullptr;       // the block pushed payloads go to (owned, even while live is 0)
+  std::vector<Block*> spare_;    // empty blocks (owned); the others are owned by their live entries
+  std::size_t blocks_held_ = 0;  // the current block and those live entries hold
+  std::size_t held_bytes_ = 0;   // payload bytes in them
   std::string large_spare_[2];       // empty (no capacity) when not holding a kept buffer
   std::vector<Deadline> deadlines_;  // min-heap of waiting expiries; stale entries pruned lazily
   std::vector<Event> events_;

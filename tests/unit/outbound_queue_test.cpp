@@ -195,7 +195,7 @@ TEST(OutboundQueue, ReadyPushGoesOutWithoutQueuedEvent) {
 
   const auto taken = q.take_ready(kUnlimited, at(0));
   ASSERT_EQ(ids(taken), std::vector<MessageId>{1});
-  EXPECT_EQ(taken[0]->payload, "bbbbb");
+  EXPECT_EQ(taken[0]->bytes(), "bbbbb");
   EXPECT_FALSE(taken[0]->binary);
   EXPECT_EQ(q.waiting(), 0u);
   EXPECT_EQ(q.in_flight(), 1u);
@@ -989,12 +989,18 @@ class RandomRun {
     const auto size = static_cast<std::size_t>(pick(0, 3) == 0 ? pick(0, 60) : pick(0, 12));
     std::optional<TimePoint> expires_at;
     if (pick(0, 9) < 6) expires_at = now_ + milliseconds(pick(0, 150));
-    Outgoing m;
-    m.id = id;
-    m.binary = id % 3 == 0;
-    m.payload = payload_for(id, size);
-    m.expires_at = expires_at;
-    const PushResult r = queue_.push(std::move(m), now_, connected_);
+    PushResult r;
+    if (pick(0, 1) == 0) {
+      // By view: the queue copies it into its blocks.
+      r = queue_.push(id, id % 3 == 0, payload_for(id, size), expires_at, now_, connected_);
+    } else {
+      Outgoing m;
+      m.id = id;
+      m.binary = id % 3 == 0;
+      m.payload = payload_for(id, size);
+      m.expires_at = expires_at;
+      r = queue_.push(std::move(m), now_, connected_);
+    }
     const PushOutcome expected = model_.push(Model::Msg{id, size, expires_at}, now_, connected_);
     EXPECT_EQ(r.outcome, expected);
     EXPECT_EQ(r.error, expected == PushOutcome::rejected ? errc::queue_full : errc{});
@@ -1064,7 +1070,7 @@ class RandomRun {
     for (std::size_t i = 0; i < live_.size() && i < model_.in_flight().size(); ++i) {
       const Model::Msg& m = model_.in_flight()[i];
       EXPECT_EQ(live_[i]->id, m.id);
-      EXPECT_EQ(live_[i]->payload, payload_for(m.id, m.size));
+      EXPECT_EQ(live_[i]->bytes(), payload_for(m.id, m.size));
       EXPECT_EQ(live_[i]->binary, m.id % 3 == 0);
       EXPECT_EQ(live_[i]->expires_at, m.expires_at);
     }
@@ -1150,8 +1156,8 @@ TEST(OutboundQueueAllocations, SteadyStateAllocatesNothingPerMessage) {
 }
 
 TEST(OutboundQueueAllocations, CopiedPayloadsReuseTheBuffersOfMessagesThatLeft) {
-  // Payloads too long for std::string's inline buffer, pushed by view: once the queue has kept
-  // the buffers of sent messages (and its blocks), a steady flow allocates nothing at all.
+  // Payloads too long for std::string's inline buffer, pushed by view: they go into the queue's
+  // blocks, and once those exist a steady flow allocates nothing at all.
   OutboundQueue q;
   std::vector<const Outgoing*> taken;
   std::vector<Event> events;
@@ -1167,7 +1173,7 @@ TEST(OutboundQueueAllocations, CopiedPayloadsReuseTheBuffersOfMessagesThatLeft) 
     }
     taken.clear();
     q.take_ready(kUnlimited, at(0), taken);
-    for (const Outgoing* m : taken) intact = intact && m->payload == payload;
+    for (const Outgoing* m : taken) intact = intact && m->bytes() == payload;
     while (q.in_flight() > 0) q.on_sent(taken[taken.size() - q.in_flight()]->id);
     events.clear();
     q.take_events(events);
@@ -1179,6 +1185,75 @@ TEST(OutboundQueueAllocations, CopiedPayloadsReuseTheBuffersOfMessagesThatLeft) 
   EXPECT_EQ(g_allocations.load() - before, 0u);
   EXPECT_TRUE(intact);
   EXPECT_EQ(q.sent(), 1010u * 100);
+  expect_invariants(q);
+}
+
+TEST(OutboundQueueHeld, ExpiriesLeavingHolesDoNotPinTheBlocks) {
+  // Payloads pushed by view lie in the queue's blocks in push order. Expiries take messages out
+  // of the middle: 1 in 50 outlives its neighbours, so every block keeps one live message. The
+  // queue then moves the waiting survivors into fresh blocks; the in flight ones, read by the
+  // transport, stay where they are, intact.
+  OutboundQueue q(limits(100000, kUnlimited, OverflowPolicy::reject));
+  constexpr std::size_t kSize = 500;
+  constexpr MessageId kCount = 40000;
+  for (MessageId id = 1; id <= kCount; ++id) {
+    const std::string payload = payload_for(id, kSize);
+    std::optional<TimePoint> expires_at;
+    if (id % 50 != 0 && id > 100) expires_at = at(10);
+    q.push(id, false, payload, expires_at, at(0), false);
+  }
+  EXPECT_GE(q.held_capacity(), kCount * kSize);
+  // The first 100 go in flight (and never expire there).
+  std::vector<const Outgoing*> in_flight;
+  q.take_ready(100 * kSize, at(0), in_flight);
+  ASSERT_EQ(in_flight.size(), 100u);
+  const Outgoing* first = in_flight.front();
+  const char* first_bytes = first->bytes().data();
+
+  q.expire(at(10));
+  const std::size_t survivors = 100 + (kCount - 100) / 50;
+  EXPECT_EQ(q.queued(), survivors);
+  EXPECT_EQ(q.bytes(), survivors * kSize);
+  // Blocks of 64 KiB: twice the payload bytes, plus the in flight messages' blocks, plus four.
+  EXPECT_LE(q.held_capacity(), 2 * q.bytes() + 6 * 64 * 1024) << q.held_capacity();
+  EXPECT_EQ(first->bytes().data(), first_bytes);  // in flight: not moved
+  for (const Outgoing* m : in_flight) EXPECT_EQ(m->bytes(), payload_for(m->id, kSize));
+
+  for (const Outgoing* m : in_flight) ASSERT_TRUE(q.on_sent(m->id));
+  std::vector<const Outgoing*> rest;
+  q.take_ready(kUnlimited, at(10), rest);
+  ASSERT_EQ(rest.size(), survivors - 100);
+  for (const Outgoing* m : rest) {
+    EXPECT_EQ(m->id % 50, 0u);
+    EXPECT_EQ(m->bytes(), payload_for(m->id, kSize)) << "message " << m->id;
+  }
+  for (const Outgoing* m : rest) ASSERT_TRUE(q.on_sent(m->id));
+  EXPECT_EQ(q.queued(), 0u);
+  EXPECT_LE(q.held_capacity(), 64u * 1024);  // the current block only
+  expect_invariants(q);
+}
+
+TEST(OutboundQueueHeld, RequeuedMessagesKeepTheirBytes) {
+  // Sent again after a lost connection, a message pushed by view is the same bytes, in order,
+  // and a message dropped by the close policy releases its block like a sent one.
+  OutboundQueue q;
+  for (MessageId id = 1; id <= 3000; ++id) {
+    q.push(id, id % 2 == 0, payload_for(id, 1 + id % 700), std::nullopt, at(0), true);
+  }
+  std::vector<const Outgoing*> taken;
+  q.take_ready(kUnlimited, at(0), taken);
+  for (int i = 0; i < 1000; ++i) ASSERT_TRUE(q.on_sent(taken[static_cast<std::size_t>(i)]->id));
+  q.on_transport_lost();
+  taken.clear();
+  q.take_ready(kUnlimited, at(0), taken);
+  ASSERT_EQ(taken.size(), 2000u);
+  for (const Outgoing* m : taken) {
+    EXPECT_EQ(m->bytes(), payload_for(m->id, 1 + m->id % 700)) << "message " << m->id;
+    EXPECT_EQ(m->binary, m->id % 2 == 0);
+  }
+  q.drop_all(DropReason::closed);
+  EXPECT_EQ(q.queued(), 0u);
+  EXPECT_LE(q.held_capacity(), 64u * 1024);
   expect_invariants(q);
 }
 
