@@ -355,11 +355,11 @@ void ClientSession::shutdown() {
 
 void ClientSession::force_end() {
   if (connection_) connection_->abort(errc::connection_lost, "the runtime stopped");
-  if (!is_finished()) {
+  if (!ended()) {
     core_.close(now(), 1001, "going away");
     apply_effects();
   }
-  if (!is_finished() && connection_) {
+  if (!ended() && connection_) {
     // The close handshake cannot finish any more: end the attempt without it.
     connection_->abort(errc::connection_lost, "the runtime stopped");
   }
@@ -456,7 +456,7 @@ void ClientSession::apply_effects() {
 }
 
 void ClientSession::arm_deadline() {
-  if (is_finished()) {
+  if (ended()) {
     deadline_timer_.cancel();
     return;
   }
@@ -510,6 +510,7 @@ void ClientSession::finish() {
     }
     deliver_ended(std::move(ended));
   }
+  finished_.store(true, std::memory_order_release);
   runtime_.live.erase(this);
   if (self_) runtime_.loop.post([self = std::move(self_)] {});
 }

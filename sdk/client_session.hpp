@@ -83,10 +83,9 @@ class ClientSession final : public transport::ConnectionHandler,
 
   State state() const noexcept { return state_.load(std::memory_order_acquire); }
   bool is_open() const noexcept { return state() == State::open; }
-  bool is_finished() const noexcept {
-    const State s = state();
-    return s == State::closed || s == State::failed;
-  }
+  /// Closed or failed, and what was still queued or pending has ended (with its events): stats()
+  /// read from here on are final.
+  bool is_finished() const noexcept { return finished_.load(std::memory_order_acquire); }
   std::size_t buffered_amount() const noexcept { return buffered_.load(std::memory_order_acquire); }
   Stats stats() const;
 
@@ -97,6 +96,12 @@ class ClientSession final : public transport::ConnectionHandler,
   void force_end();
 
  private:
+  /// Closed or failed (finish() may still be running: see is_finished()).
+  bool ended() const noexcept {
+    const State s = state();
+    return s == State::closed || s == State::failed;
+  }
+
   struct PendingSubscription {
     std::string channel;
     bool subscribe = true;
@@ -238,6 +243,7 @@ class ClientSession final : public transport::ConnectionHandler,
   std::atomic<bool> detached_{false};
   std::atomic<bool> closing_{false};
   std::atomic<State> state_{State::idle};
+  std::atomic<bool> finished_{false};  // set once finish() has ended everything
   std::atomic<std::size_t> buffered_{0};
   MessageId next_id_ = 1;  // under queue_mutex_
 

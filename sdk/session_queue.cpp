@@ -36,7 +36,7 @@ constexpr std::size_t kSmallMessage = core::OutboundQueue::kHeldMax;
 SendResult ClientSession::send(MessageKind kind, std::string_view data,
                                const SendOptions& options) {
   SendResult result;
-  if (closing_.load(std::memory_order_acquire) || is_finished()) {
+  if (closing_.load(std::memory_order_acquire) || ended()) {
     result.error = errc::closed;
     return result;
   }

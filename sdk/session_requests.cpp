@@ -159,7 +159,7 @@ std::string ClientSession::request(std::string_view type, const Json& payload,
     });
     return std::string();
   };
-  if (closing_.load(std::memory_order_acquire) || is_finished()) {
+  if (closing_.load(std::memory_order_acquire) || ended()) {
     return fail_now(errc::closed, "the client is closed");
   }
   // Encoded into the thread's kept buffer; a small request is then copied into the queue's

@@ -316,6 +316,39 @@ TEST(QueueBackpressure, ASilentServerFillsTheQueueUpToItsBound) {
   EXPECT_EQ(end.messages_accepted, end.messages_sent + end.messages_dropped);
 }
 
+TEST(QueueBackpressure, StatsAreFinalOnceTheClientIsFinished) {
+  // Messages the silent server never reads are still in the queue when close_now() ends the
+  // connection. The change to closed is reported (here: a slow on_state on the loop thread)
+  // before those messages end; is_finished() must not turn true until they have, so the stats a
+  // caller reads then are final.
+  auto server = start_tether_server();
+  auto options = quick(ws_url(server, "/silent"));
+  options.heartbeat.ping_interval = 0ms;
+  options.close_timeout = 200ms;
+  Client client(options, silent_runtime());
+  std::atomic<bool> opened{false};
+  client.on_open([&](const OpenInfo&) { opened = true; });
+  client.on_state([](State, State to, const Cause&) {
+    if (to == State::closed || to == State::failed) std::this_thread::sleep_for(300ms);
+  });
+  ASSERT_FALSE(client.start());
+  const auto open_deadline = Clock::now() + 5s;
+  while (!opened && Clock::now() < open_deadline) std::this_thread::sleep_for(2ms);
+  ASSERT_TRUE(opened);
+  const std::string chunk(256 * 1024, 'x');
+  for (int i = 0; i < 64; ++i) ASSERT_TRUE(client.send_binary(chunk));
+  std::this_thread::sleep_for(50ms);  // the socket takes what it can; the rest stays queued
+  ASSERT_GT(client.stats().messages_queued, 0u);
+  client.close_now();
+  const auto deadline = Clock::now() + 10s;
+  while (!client.is_finished() && Clock::now() < deadline) std::this_thread::sleep_for(1ms);
+  ASSERT_TRUE(client.is_finished());
+  const Stats end = client.stats();
+  EXPECT_EQ(end.messages_queued, 0u);
+  EXPECT_EQ(end.messages_accepted, end.messages_sent + end.messages_dropped);
+  EXPECT_EQ(client.buffered_amount(), 0u);
+}
+
 // --- the invariant --------------------------------------------------------------------------------
 
 TEST(QueueInvariant, AcceptedIsSentPlusDroppedPlusQueuedAtEveryMoment) {
