@@ -93,6 +93,7 @@ PushResult OutboundQueue::admit(Outgoing&& message, const std::string_view* view
     }
   }
 
+  if (view != nullptr) make_room(size);  // before anything changes: it may allocate a block
   ++accepted_;
   bytes_ += size;
   Entry& entry = waiting_.emplace_back(Entry{std::move(message), next_seq_++, nullptr});
@@ -273,8 +274,8 @@ void OutboundQueue::retire(Block* block) noexcept {
   }
 }
 
-void OutboundQueue::hold(Entry& entry, std::string_view payload) {
-  if (block_ == nullptr || Block::kBytes - block_->used < payload.size()) {
+void OutboundQueue::make_room(std::size_t size) {
+  if (block_ == nullptr || Block::kBytes - block_->used < size) {
     // The current block is full: it lives on with its messages, and the next one starts.
     Block* next = nullptr;
     if (!spare_.empty()) {
@@ -290,6 +291,10 @@ void OutboundQueue::hold(Entry& entry, std::string_view payload) {
     block_ = next;
     if (previous != nullptr && previous->live == 0) retire(previous);
   }
+}
+
+void OutboundQueue::hold(Entry& entry, std::string_view payload) {
+  make_room(payload.size());
   char* at = block_->bytes + block_->used;
   if (!payload.empty()) std::memcpy(at, payload.data(), payload.size());
   block_->used += payload.size();

@@ -237,7 +237,9 @@ class OutboundQueue {
   void recycle(std::string&& payload) noexcept;
   /// An entry left the queue: its payload's buffer is recycled and its block released.
   void release(Entry& entry) noexcept;
-  /// Copies `payload` into the current block (a new one when it is full) for `entry`.
+  /// Makes the current block one with room for `size` bytes (a new one when it is full).
+  void make_room(std::size_t size);
+  /// Copies `payload` into the current block (see make_room) for `entry`.
   void hold(Entry& entry, std::string_view payload);
   /// A block no message holds any more: kept for reuse or freed.
   void retire(Block* block) noexcept;
