@@ -28,9 +28,6 @@ constexpr int kPumpWindows = 1;
 // ones are copied into the frame writer's buffer, many frames to one write).
 constexpr std::size_t kFramedInPlace = 4096;
 
-// send() copies payloads up to this size under the queue's lock (into the queue's own blocks).
-constexpr std::size_t kSmallMessage = core::OutboundQueue::kHeldMax;
-
 }  // namespace
 
 SendResult ClientSession::send(MessageKind kind, std::string_view data,
@@ -50,7 +47,7 @@ SendResult ClientSession::send(MessageKind kind, std::string_view data,
   // copied before taking it, so the loop thread never waits for a long copy (into a buffer the
   // queue kept from an earlier large message, when it has one).
   core::Outgoing large;
-  const bool small = data.size() <= kSmallMessage;
+  const bool small = data.size() <= core::OutboundQueue::kHeldMax;
   if (!small) {
     if (data.size() >= core::OutboundQueue::kLargeSpareMin) {
       std::lock_guard<std::mutex> lock(queue_mutex_);

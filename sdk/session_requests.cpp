@@ -28,10 +28,6 @@ namespace {
 
 core::TimePoint now() { return std::chrono::steady_clock::now(); }
 
-// An encoded request up to this size goes into the queue by copy, into the queue's own blocks
-// (as send() does for small messages); a larger one is handed over as it is.
-constexpr std::size_t kSmallRequest = core::OutboundQueue::kHeldMax;
-
 // Buffers kept by a thread between requests or responses: no larger than this.
 constexpr std::size_t kKeptBuffer = 64 * 1024;
 
@@ -173,7 +169,9 @@ std::string ClientSession::request(std::string_view type, const Json& payload,
   const auto at = now();
   std::optional<core::TimePoint> expires_at;
   if (options.timeout.count() > 0) expires_at = at + options.timeout;
-  const bool small = text.size() <= kSmallRequest;
+  // A small one goes into the queue by copy, into the queue's blocks (as send() does); a larger
+  // one is handed over as it is.
+  const bool small = text.size() <= core::OutboundQueue::kHeldMax;
   core::Outgoing large;
   if (!small) {
     large.expires_at = expires_at;

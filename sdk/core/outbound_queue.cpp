@@ -293,8 +293,7 @@ void OutboundQueue::make_room(std::size_t size) {
   }
 }
 
-void OutboundQueue::hold(Entry& entry, std::string_view payload) {
-  make_room(payload.size());
+void OutboundQueue::hold(Entry& entry, std::string_view payload) noexcept {
   char* at = block_->bytes + block_->used;
   if (!payload.empty()) std::memcpy(at, payload.data(), payload.size());
   block_->used += payload.size();
@@ -316,6 +315,7 @@ void OutboundQueue::compact_if_sparse() {
     Block* old = entry.block;
     if (old == nullptr) continue;
     const std::string_view payload = entry.message.held;
+    make_room(payload.size());
     hold(entry, payload);
     held_bytes_ -= payload.size();
     if (--old->live == 0) retire(old);

@@ -239,8 +239,8 @@ class OutboundQueue {
   void release(Entry& entry) noexcept;
   /// Makes the current block one with room for `size` bytes (a new one when it is full).
   void make_room(std::size_t size);
-  /// Copies `payload` into the current block (see make_room) for `entry`.
-  void hold(Entry& entry, std::string_view payload);
+  /// Copies `payload` into the current block for `entry` (make_room made room for it).
+  void hold(Entry& entry, std::string_view payload) noexcept;
   /// A block no message holds any more: kept for reuse or freed.
   void retire(Block* block) noexcept;
   /// Moves the waiting messages' payloads into fresh blocks once held blocks are mostly empty

@@ -483,10 +483,9 @@ void Connection::flush() {
       }
     }
   }
-  // The budget may run out with the last queued byte: a close waiting for it goes in now, so it is
-  // not left behind by a writer that looks idle.
-  if (out_left_ == 0) push_deferred_close();
-  const bool idle = out_left_ == 0 && pre_open_.empty() && writer_.empty() &&
+  // A close waiting for the last queued byte is still to write, even when the budget ran out with
+  // that byte: the next writable event sends it.
+  const bool idle = out_left_ == 0 && pre_open_.empty() && writer_.empty() && !deferred_close_ &&
                     (!tls_ || tls_->pending_ciphertext() == 0);
   if (!idle) {
     if (!writable_requested_) {

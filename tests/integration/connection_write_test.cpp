@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "support/loop_tasks.hpp"
 #include "support/servers.hpp"
 #include "transport/connection.hpp"
 #include "transport/loop.hpp"
@@ -45,13 +46,13 @@ class Recorder final : public transport::ConnectionHandler {
   }
   void on_message(protocol::Opcode, std::string_view payload) override {
     std::lock_guard<std::mutex> lock(mutex_);
-    echoed_bytes_ += payload.size();
-    ++echoed_;
+    counts_.echoed_bytes += payload.size();
+    ++counts_.echoed;
   }
   void on_pong(std::string_view) override {}
   void on_sent(std::uint64_t) override {
     std::lock_guard<std::mutex> lock(mutex_);
-    ++sent_;
+    ++counts_.sent;
   }
   void on_end(ConnectionEnd end) override {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -65,42 +66,22 @@ class Recorder final : public transport::ConnectionHandler {
     changed_.wait_for(lock, limit, [this] { return end_.has_value(); });
     return end_;
   }
-  std::size_t sent() {
+  struct Counts {
+    std::size_t sent = 0;          ///< Messages the socket took whole.
+    std::size_t echoed = 0;        ///< Messages received.
+    std::size_t echoed_bytes = 0;  ///< Their payload bytes.
+  };
+  Counts counts() {
     std::lock_guard<std::mutex> lock(mutex_);
-    return sent_;
-  }
-  std::size_t echoed() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return echoed_;
-  }
-  std::size_t echoed_bytes() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return echoed_bytes_;
+    return counts_;
   }
 
  private:
   std::mutex mutex_;
   std::condition_variable changed_;
   std::optional<ConnectionEnd> end_;
-  std::size_t sent_ = 0;
-  std::size_t echoed_ = 0;
-  std::size_t echoed_bytes_ = 0;
+  Counts counts_;
 };
-
-/// Runs `task` on the loop's thread and waits (bounded) until it has run.
-bool run_on_loop(Loop& loop, std::function<void()> task) {
-  std::mutex mutex;
-  std::condition_variable cv;
-  bool done = false;
-  loop.post([&] {
-    task();
-    std::lock_guard<std::mutex> lock(mutex);
-    done = true;
-    cv.notify_all();
-  });
-  std::unique_lock<std::mutex> lock(mutex);
-  return cv.wait_for(lock, 10s, [&] { return done; });
-}
 
 struct Case {
   const char* name;
@@ -146,25 +127,26 @@ void send_then_close(const Case& c, const std::vector<std::string>& messages) {
     for (const std::string& m : messages) connection->send(protocol::Opcode::binary, m, ++tag);
     connection->close(1000, "done");
   };
-  ASSERT_TRUE(run_on_loop(loop, [&] {
+  run_on_loop(loop, [&] {
     connection = std::make_unique<Connection>(loop, config, recorder);
     connection->start();
-  }));
+  });
 
   const auto end = recorder.wait_end(10s);
-  ASSERT_TRUE(run_on_loop(loop, [&] { connection.reset(); }));
+  run_on_loop(loop, [&] { connection.reset(); });
   ASSERT_TRUE(end.has_value()) << "the close handshake did not finish\n" << server.log();
   EXPECT_FALSE(end->error.has_value()) << end->message;
   EXPECT_TRUE(end->clean);
   EXPECT_EQ(end->code, 1000);
   EXPECT_TRUE(end->unsent.empty());
-  EXPECT_EQ(recorder.sent(), messages.size());
+  const Recorder::Counts counts = recorder.counts();
+  EXPECT_EQ(counts.sent, messages.size());
   std::size_t bytes = 0;
   for (const std::string& m : messages) bytes += m.size();
   // The server echoes each message before it reads the close frame, and the client reads up to
   // the server's close: every echo arrives.
-  EXPECT_EQ(recorder.echoed(), messages.size());
-  EXPECT_EQ(recorder.echoed_bytes(), bytes);
+  EXPECT_EQ(counts.echoed, messages.size());
+  EXPECT_EQ(counts.echoed_bytes, bytes);
   EXPECT_TRUE(server.wait_for_log("\"event\":\"close\",\"code\":1000", 5s)) << server.log();
 }
 
