@@ -432,6 +432,10 @@ void ClientSession::apply_effects() {
           stats_.reconnects = core_.stats().reconnects;
           stats_.last_rtt = core_.stats().last_rtt;
         }
+        const bool terminal = change->to == State::closed || change->to == State::failed;
+        // What was still queued or pending ends first: the change to closed or failed is the
+        // last event, and is_finished() is already true when it is reported.
+        if (terminal) end_everything();
         if (callbacks_.state) {
           auto callback = callbacks_.state;
           dispatch([callback, from = change->from, to = change->to, cause = change->cause] {
@@ -440,7 +444,7 @@ void ClientSession::apply_effects() {
         }
         if (change->to == State::authenticating) send_auth_request();
         if (change->to == State::open) on_ready();
-        if (change->to == State::closed || change->to == State::failed) finish();
+        if (terminal) retire();
       } else if (auto* scheduled = std::get_if<core::effect::ReconnectScheduled>(&e)) {
         if (callbacks_.reconnect_scheduled) {
           auto callback = callbacks_.reconnect_scheduled;
@@ -497,7 +501,7 @@ void ClientSession::release_connection() {
   runtime_.loop.post([retired] {});
 }
 
-void ClientSession::finish() {
+void ClientSession::end_everything() {
   deadline_timer_.cancel();
   token_timer_.cancel();
   waiting_for_token_ = false;
@@ -511,6 +515,9 @@ void ClientSession::finish() {
     deliver_ended(std::move(ended));
   }
   finished_.store(true, std::memory_order_release);
+}
+
+void ClientSession::retire() {
   runtime_.live.erase(this);
   if (self_) runtime_.loop.post([self = std::move(self_)] {});
 }

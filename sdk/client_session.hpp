@@ -96,7 +96,7 @@ class ClientSession final : public transport::ConnectionHandler,
   void force_end();
 
  private:
-  /// Closed or failed (finish() may still be running: see is_finished()).
+  /// Closed or failed (end_everything() may still be running: see is_finished()).
   bool ended() const noexcept {
     const State s = state();
     return s == State::closed || s == State::failed;
@@ -129,7 +129,11 @@ class ClientSession final : public transport::ConnectionHandler,
   void arm_deadline();
   bool follow_redirect(const transport::ConnectionEnd& end);
   void release_connection();
-  void finish();
+  /// Closed or failed: ends what was still queued or pending (with its events), then
+  /// is_finished() turns true.
+  void end_everything();
+  /// After the last event: the runtime lets go of the session.
+  void retire();
   /// Runs `callback` where the callback mode says (loop thread: now).
   void dispatch(std::function<void()> callback);
   /// The message callback, in the poll and executor modes: the payload is copied into the
@@ -243,7 +247,7 @@ class ClientSession final : public transport::ConnectionHandler,
   std::atomic<bool> detached_{false};
   std::atomic<bool> closing_{false};
   std::atomic<State> state_{State::idle};
-  std::atomic<bool> finished_{false};  // set once finish() has ended everything
+  std::atomic<bool> finished_{false};  // set once end_everything() has run
   std::atomic<std::size_t> buffered_{0};
   MessageId next_id_ = 1;  // under queue_mutex_
 

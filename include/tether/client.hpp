@@ -274,7 +274,9 @@ class TETHER_API Client {
   bool is_open() const noexcept;
   /// True once the client has reached `closed` or `failed` and everything it still held has
   /// ended (each queued message with its `dropped` event, each pending request with its result):
-  /// nothing more will happen, and stats() are final. (state() changes a moment earlier.)
+  /// nothing more will happen, and stats() are final. (state() changes a moment earlier.) The
+  /// change to `closed` or `failed` is the last event, after those `dropped` events and results:
+  /// when on_state reports it, is_finished() is already true.
   bool is_finished() const noexcept;
   /// Payload bytes accepted by send() and not yet taken by the socket (the queue's bytes).
   std::size_t buffered_amount() const noexcept;

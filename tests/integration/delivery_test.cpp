@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <mutex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -318,9 +319,8 @@ TEST(QueueBackpressure, ASilentServerFillsTheQueueUpToItsBound) {
 
 TEST(QueueBackpressure, StatsAreFinalOnceTheClientIsFinished) {
   // Messages the silent server never reads are still in the queue when close_now() ends the
-  // connection. The change to closed is reported (here: a slow on_state on the loop thread)
-  // before those messages end; is_finished() must not turn true until they have, so the stats a
-  // caller reads then are final.
+  // connection. is_finished() must not turn true until they have ended, so the stats a caller
+  // reads then are final (a slow on_state on the loop thread widens any window between them).
   auto server = start_tether_server();
   auto options = quick(ws_url(server, "/silent"));
   options.heartbeat.ping_interval = 0ms;
@@ -348,6 +348,86 @@ TEST(QueueBackpressure, StatsAreFinalOnceTheClientIsFinished) {
   EXPECT_EQ(end.messages_accepted, end.messages_sent + end.messages_dropped);
   EXPECT_EQ(client.buffered_amount(), 0u);
 }
+
+class ClientEnd : public ::testing::TestWithParam<CallbackMode> {};
+
+TEST_P(ClientEnd, TheChangeToClosedIsTheLastEventAndTheClientIsFinishedWhenItArrives) {
+  // A request pending and messages queued behind a silent server when close_now() ends the
+  // connection: their results and drops are reported first, then the change to closed, and
+  // nothing after it. In on_state, is_finished() is already true and the stats are final.
+  auto server = start_tether_server();
+  auto options = quick(ws_url(server, "/silent"));
+  options.heartbeat.ping_interval = 0ms;
+  options.close_timeout = 200ms;
+  options.callback_mode = GetParam();
+  Client client(options, silent_runtime());
+  std::mutex mutex;
+  std::vector<std::string> events;
+  bool finished_in_callback = false;
+  Stats stats_in_callback;
+  auto note = [&](std::string event) {
+    std::lock_guard<std::mutex> lock(mutex);
+    events.push_back(std::move(event));
+  };
+  std::atomic<bool> opened{false};
+  client.on_open([&](const OpenInfo&) { opened = true; });
+  client.on_dropped([&](MessageId, std::size_t, DropReason) { note("dropped"); });
+  client.on_state([&](State, State to, const Cause&) {
+    if (to != State::closed && to != State::failed) return;
+    const bool finished = client.is_finished();
+    const Stats stats = client.stats();
+    std::lock_guard<std::mutex> lock(mutex);
+    finished_in_callback = finished;
+    stats_in_callback = stats;
+    events.push_back(to == State::closed ? "closed" : "failed");
+  });
+  ASSERT_FALSE(client.start());
+  const bool polled = GetParam() == CallbackMode::poll;
+  const auto open_deadline = Clock::now() + 5s;
+  while (!opened && Clock::now() < open_deadline) {
+    if (polled) client.poll();
+    std::this_thread::sleep_for(2ms);
+  }
+  ASSERT_TRUE(opened);
+  client.request("never", Json(), [&](const Response& r) { note(r.ok() ? "ok" : "result"); });
+  const std::string chunk(256 * 1024, 'x');
+  for (int i = 0; i < 64; ++i) ASSERT_TRUE(client.send_binary(chunk));
+  std::this_thread::sleep_for(50ms);  // the socket takes what it can; the rest stays queued
+  ASSERT_GT(client.stats().messages_queued, 0u);
+  client.close_now();
+  const auto deadline = Clock::now() + 10s;
+  auto closed_seen = [&] {
+    std::lock_guard<std::mutex> lock(mutex);
+    return std::find(events.begin(), events.end(), "closed") != events.end();
+  };
+  while (!closed_seen() && Clock::now() < deadline) {
+    if (polled) client.poll();
+    std::this_thread::sleep_for(1ms);
+  }
+  ASSERT_TRUE(closed_seen());
+  for (int i = 0; i < 20; ++i) {  // anything reported late would arrive here
+    if (polled) client.poll();
+    std::this_thread::sleep_for(10ms);
+  }
+  std::lock_guard<std::mutex> lock(mutex);
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back(), "closed") << "an event followed the change to closed";
+  EXPECT_EQ(std::count(events.begin(), events.end(), "closed"), 1);
+  EXPECT_EQ(std::count(events.begin(), events.end(), "result"), 1);
+  EXPECT_GT(std::count(events.begin(), events.end(), "dropped"), 0);
+  EXPECT_TRUE(finished_in_callback);
+  EXPECT_EQ(stats_in_callback.messages_queued, 0u);
+  EXPECT_EQ(stats_in_callback.requests_pending, 0u);
+  EXPECT_EQ(stats_in_callback.messages_accepted,
+            stats_in_callback.messages_sent + stats_in_callback.messages_dropped);
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, ClientEnd,
+                         ::testing::Values(CallbackMode::loop_thread, CallbackMode::poll),
+                         [](const ::testing::TestParamInfo<CallbackMode>& mode) {
+                           return mode.param == CallbackMode::poll ? std::string("Poll")
+                                                                   : std::string("LoopThread");
+                         });
 
 // --- the invariant --------------------------------------------------------------------------------
 
