@@ -57,27 +57,62 @@ void FrameWriter::push_message(Opcode op, std::string payload, std::uint64_t tag
 }
 
 void FrameWriter::push_message_copy(Opcode op, std::string_view payload, std::uint64_t tag) {
-  if (payload.size() > kArenaMessage) {
+  if (payload.size() > kArenaMessage ||
+      (options_.fragment_size != 0 && payload.size() > options_.fragment_size)) {
     push_message(op, std::string(payload), tag);
     return;
   }
-  if (arena_messages_ == 0) {
-    arena_.clear();
+  if (run_frames_.empty()) {
+    arena_used_ = 0;
     arena_base_ = arena_front_ = 0;
   } else if (const std::size_t consumed = arena_front_ - arena_base_;
-             consumed >= 64 * 1024 && consumed >= arena_.size() / 2) {
+             consumed >= 64 * 1024 && consumed >= arena_used_ / 2) {
     // A writer that never empties: drop the consumed front now and then (amortized O(1)).
-    arena_.erase(0, consumed);
+    std::memmove(arena_.data(), arena_.data() + consumed, arena_used_ - consumed);
+    arena_used_ -= consumed;
     arena_base_ = arena_front_;
   }
-  Message message{op, std::string(), tag, payload.size()};
-  message.in_arena = true;
-  message.arena_at = arena_base_ + arena_.size();
-  arena_.append(payload.data(), payload.size());
-  ++arena_messages_;
+  // Framed in place: the buffer grows by doubling and is never cleared byte by byte.
+  const bool masked = masks_ != nullptr;
+  const std::size_t frame_size = frame_header_size(payload.size(), masked) + payload.size();
+  if (arena_.size() - arena_used_ < frame_size) {
+    arena_.resize(std::max({arena_.size() * 2, arena_used_ + frame_size, kArenaMessage * 4}));
+  }
+  auto* at = reinterpret_cast<std::uint8_t*>(arena_.data()) + arena_used_;
+  std::array<std::uint8_t, 4> key{};
+  if (masked) key = masks_->next();
+  const std::size_t header =
+      write_frame_header(at, op, true, payload.size(), masked ? key.data() : nullptr);
+  if (!payload.empty()) {
+    const auto* src = reinterpret_cast<const std::uint8_t*>(payload.data());
+    if (masked) {
+      mask_copy(at + header, src, payload.size(), key.data(), 0);
+    } else {
+      std::memcpy(at + header, src, payload.size());
+    }
+  }
+  const std::size_t start = arena_base_ + arena_used_;
+  arena_used_ += frame_size;
+  const std::size_t end = arena_base_ + arena_used_;
+  run_frames_.push_back(RunFrame{tag, end, payload.size()});
   pending_bytes_ += payload.size();
   ++live_messages_;
-  messages_.push_back(std::move(message));
+  // Joins the run at the back when nothing came between them.
+  if (!messages_.empty()) {
+    Message& last = messages_.back();
+    if (last.run && !last.dropped && last.run_end == start) {
+      ++last.frames;
+      last.size += payload.size();
+      last.run_end = end;
+      return;
+    }
+  }
+  Message run{op, std::string(), 0, payload.size()};
+  run.run = true;
+  run.frames = 1;
+  run.at = start;
+  run.run_end = end;
+  messages_.push_back(std::move(run));
 }
 
 void FrameWriter::push_message_view(Opcode op, std::string_view payload, std::uint64_t tag) {
@@ -110,15 +145,54 @@ void FrameWriter::push_message_masked(Opcode op, std::string_view masked_payload
 }
 
 void FrameWriter::pop_message() {
-  const Message& message = messages_.front();
-  if (message.in_arena) {
-    arena_front_ = message.arena_at + message.size;
-    if (--arena_messages_ == 0) {
-      arena_.clear();
-      arena_base_ = arena_front_ = 0;
-    }
-  }
   messages_.pop_front();
+  if (run_frames_.empty()) {
+    // No frame is left in arena_: it starts over (its memory stays for the next ones).
+    arena_used_ = 0;
+    arena_base_ = arena_front_ = 0;
+  }
+}
+
+void FrameWriter::pop_dropped() {
+  Message& message = messages_.front();
+  if (message.run) {
+    for (std::size_t i = 0; i < message.frames; ++i) {
+      dropped_tags_.push_back(run_frames_.front().tag);
+      run_frames_.pop_front();
+    }
+  } else {
+    dropped_tags_.push_back(message.tag);
+  }
+  pop_message();
+}
+
+bool FrameWriter::fill_run(std::uint8_t* out, std::size_t cap, std::size_t& written,
+                           std::vector<std::uint64_t>* completed) {
+  Message& run = messages_.front();
+  // Up to the end of the current frame when control frames wait to go before the next one.
+  const std::size_t until = controls_.empty() ? run.run_end : run_frames_.front().end;
+  const std::size_t n = std::min(cap - written, until - run.at);
+  std::memcpy(out + written, arena_.data() + (run.at - arena_base_), n);
+  written += n;
+  run.at += n;
+  arena_front_ = run.at;
+  while (run.frames > 0 && run_frames_.front().end <= run.at) {
+    const RunFrame& frame = run_frames_.front();
+    if (completed != nullptr) completed->push_back(frame.tag);
+    pending_bytes_ -= frame.payload;
+    run.offset += frame.payload;
+    --run.frames;
+    --live_messages_;
+    run_frames_.pop_front();
+  }
+  if (run.frames == 0) {
+    in_frame_ = false;
+    pop_message();
+    return written < cap;
+  }
+  // Control frames may go next only where a frame ends.
+  in_frame_ = run.at > run_frame_start(run_frames_.front());
+  return !in_frame_ && written < cap;
 }
 
 void FrameWriter::push_control(Opcode op, std::string_view payload) {
@@ -175,11 +249,12 @@ std::size_t FrameWriter::fill(std::uint8_t* out, std::size_t cap,
         control_offset_ = 0;
       }
       if (!controls_.empty()) break;
-      while (!messages_.empty() && messages_.front().dropped) {
-        dropped_tags_.push_back(messages_.front().tag);
-        pop_message();
-      }
+      while (!messages_.empty() && messages_.front().dropped) pop_dropped();
       if (messages_.empty()) break;
+      if (messages_.front().run) {
+        if (!fill_run(out, cap, written, completed)) break;
+        continue;
+      }
 
       Message& message = messages_.front();
       const std::size_t left = message.size - message.offset;
@@ -219,6 +294,11 @@ std::size_t FrameWriter::fill(std::uint8_t* out, std::size_t cap,
     }
 
     Message& message = messages_.front();
+    if (message.run) {
+      // The rest of a run's frame.
+      if (!fill_run(out, cap, written, completed)) break;
+      continue;
+    }
     const std::size_t take =
         static_cast<std::size_t>(std::min<std::uint64_t>(frame_left_, cap - written));
     if (take != 0) {
@@ -248,7 +328,28 @@ std::size_t FrameWriter::fill(std::uint8_t* out, std::size_t cap,
 
 void FrameWriter::clear_data() {
   auto it = messages_.begin();
-  if (in_frame_) {
+  if (in_frame_ && it->run) {
+    // The run's current frame is finished; its later frames are dropped, as a run of their own
+    // right behind it.
+    Message& current = *it;
+    const std::size_t rest = current.frames - 1;
+    if (rest > 0) {
+      const RunFrame& frame = run_frames_.front();
+      Message cut{current.op, std::string(), 0, current.size - current.offset - frame.payload};
+      cut.run = true;
+      cut.dropped = true;
+      cut.frames = rest;
+      cut.at = frame.end;
+      cut.run_end = current.run_end;
+      current.frames = 1;
+      current.size = current.offset + frame.payload;
+      current.run_end = frame.end;
+      pending_bytes_ -= cut.size;
+      live_messages_ -= rest;
+      it = messages_.insert(messages_.begin() + 1, std::move(cut));
+    }
+    ++it;
+  } else if (in_frame_) {
     Message& current = *it++;
     const std::size_t frame_end = current.offset + static_cast<std::size_t>(frame_left_);
     if (frame_end != current.size && !current.dropped) {
@@ -263,8 +364,8 @@ void FrameWriter::clear_data() {
     if (it->dropped) continue;
     it->dropped = true;
     pending_bytes_ -= it->size - it->offset;
-    --live_messages_;
-    std::string().swap(it->payload);  // an arena payload stays until the message leaves
+    live_messages_ -= it->run ? it->frames : 1;
+    std::string().swap(it->payload);  // a run's frames stay in arena_ until the run leaves
     it->offset = 0;
   }
 }
@@ -272,12 +373,20 @@ void FrameWriter::clear_data() {
 std::vector<std::uint64_t> FrameWriter::clear() {
   std::vector<std::uint64_t> tags = std::move(dropped_tags_);
   dropped_tags_.clear();
-  tags.reserve(tags.size() + messages_.size());
-  for (const Message& message : messages_) tags.push_back(message.tag);
+  tags.reserve(tags.size() + messages_.size() + run_frames_.size());
+  auto frame = run_frames_.begin();
+  for (const Message& message : messages_) {
+    if (!message.run) {
+      tags.push_back(message.tag);
+      continue;
+    }
+    for (std::size_t i = 0; i < message.frames; ++i) tags.push_back((frame++)->tag);
+  }
   messages_.clear();
+  run_frames_.clear();
   live_messages_ = 0;
   std::string().swap(arena_);
-  arena_base_ = arena_front_ = arena_messages_ = 0;
+  arena_used_ = arena_base_ = arena_front_ = 0;
   controls_.clear();
   control_offset_ = 0;
   pending_bytes_ = 0;

@@ -40,8 +40,10 @@ class FrameWriter {
   /// Queues a data message (text or binary). `tag` is reported by fill() once the message's last
   /// byte has been written to an output buffer.
   void push_message(Opcode op, std::string payload, std::uint64_t tag = 0);
-  /// The same, copying `payload`: a small message goes into the writer's own buffer (no
-  /// allocation per message once the buffer has grown), a larger one into a string of its own.
+  /// The same, copying `payload`: a small message that goes out as one frame is framed (and
+  /// masked) right away into the writer's own buffer, after the frames copied before it, and
+  /// fill() then writes such frames with one copy for many (no allocation per message once the
+  /// buffer has grown); any other goes into a string of its own.
   void push_message_copy(Opcode op, std::string_view payload, std::uint64_t tag = 0);
   /// The same without a copy: the bytes `payload` points to must stay valid and unchanged until
   /// the message is completed by fill() or dropped by clear().
@@ -100,40 +102,58 @@ class FrameWriter {
   std::vector<std::uint64_t> clear();
 
  private:
+  // A queued data message, or a run: frames already encoded into arena_ by push_message_copy(),
+  // one per message, back to back (their tags are in run_frames_).
   struct Message {
     Opcode op;
-    std::string payload;  // empty when the payload is in arena_
+    std::string payload;  // empty for a run
     std::uint64_t tag;
-    std::size_t size = 0;      // payload bytes
-    std::size_t arena_at = 0;  // where the payload starts in arena_ (a position, see arena_base_)
-    std::size_t offset = 0;    // payload bytes already framed
-    bool in_arena = false;
+    std::size_t size = 0;        // payload bytes (of a run: of its frames)
+    std::size_t offset = 0;      // payload bytes already framed (of a run: of its written frames)
     const char* view = nullptr;  // the payload when the caller keeps it (push_message_view)
     bool dropped = false;        // by clear_data(): not to be framed (beyond the current frame)
     bool premasked = false;      // `view` is masked with `key` (push_message_masked)
     std::array<std::uint8_t, 4> key{};
+    bool run = false;
+    std::size_t frames = 0;   // of a run: its frames not yet written
+    std::size_t at = 0;       // of a run: its next byte to write, a position in arena_
+    std::size_t run_end = 0;  // of a run: the position after its last frame
   };
-  /// Small payloads (up to this size) are copied into arena_.
+  struct RunFrame {
+    std::uint64_t tag;
+    std::size_t end;      // the position after the frame in arena_
+    std::size_t payload;  // its payload bytes
+  };
+  /// Small payloads (up to this size) are framed into arena_.
   static constexpr std::size_t kArenaMessage = 4096;
 
   const char* payload_of(const Message& message) const noexcept {
-    if (message.view != nullptr) return message.view;
-    return message.in_arena ? arena_.data() + (message.arena_at - arena_base_)
-                            : message.payload.data();
+    return message.view != nullptr ? message.view : message.payload.data();
   }
-  /// The front message leaves messages_.
+  /// Writes what fits of the front message, a run, into `out`; completes its frames written
+  /// whole. Returns false when `out` is full (or the run's current frame continues).
+  bool fill_run(std::uint8_t* out, std::size_t cap, std::size_t& written,
+                std::vector<std::uint64_t>* completed);
+  /// Where the front frame of run_frames_ starts in arena_.
+  std::size_t run_frame_start(const RunFrame& frame) const noexcept {
+    return frame.end - frame.payload - frame_header_size(frame.payload, masks_ != nullptr);
+  }
+  /// The front message leaves messages_ (a run's frames left run_frames_ already).
   void pop_message();
+  /// The front message, dropped by clear_data(), leaves messages_; its tags go to dropped_tags_.
+  void pop_dropped();
 
   WriterOptions options_;
   MaskKeyPool* masks_;
   std::deque<Message, RecyclingAllocator<Message>> messages_;
-  // The payloads of queued small messages, back to back in queue order. Positions in it are
-  // counted from the start of the buffer's use: byte `p` is arena_[p - arena_base_], so trimming
-  // the consumed front moves no message's position.
-  std::string arena_;
+  // The frames of runs, back to back in queue order. Positions in it are counted from the start
+  // of the buffer's use: byte `p` is arena_[p - arena_base_], so trimming the consumed front
+  // moves no frame's position.
+  std::string arena_;  // its first arena_used_ bytes hold frames
+  std::size_t arena_used_ = 0;
   std::size_t arena_base_ = 0;
-  std::size_t arena_front_ = 0;       // where the oldest queued small payload starts
-  std::size_t arena_messages_ = 0;    // messages_ whose payload is in arena_
+  std::size_t arena_front_ = 0;  // no byte before it is needed any more
+  std::deque<RunFrame, RecyclingAllocator<RunFrame>> run_frames_;  // of every run, in order
   std::deque<std::string> controls_;  // complete, already encoded control frames
   std::size_t control_offset_ = 0;    // bytes of controls_.front() already written
   std::size_t pending_bytes_ = 0;

@@ -1,6 +1,7 @@
 // FrameWriter -> FrameDecoder in both directions over seeded random traffic: message sizes around
-// every length-encoding boundary, text and binary, fragmentation, pings and pongs queued at random
-// moments, random write-buffer capacities and random read chunking down to single bytes.
+// every length-encoding boundary, text and binary, owned and copied payloads, fragmentation, pings
+// and pongs queued at random moments, random write-buffer capacities and random read chunking down
+// to single bytes.
 
 #include <gtest/gtest.h>
 
@@ -199,7 +200,12 @@ void run_case(int index, Role writer_role) {
     std::string payload = pools.slice(op, std::min(message_size(rng), budget - total + 1), rng);
     total += payload.size();
     sent.push_back({op, payload});
-    writer.push_message(op, std::move(payload), i);
+    // Owned and copied payloads mixed: small copies are framed as they are pushed.
+    if (rng() % 2 == 0) {
+      writer.push_message_copy(op, payload, i);
+    } else {
+      writer.push_message(op, std::move(payload), i);
+    }
     if (rng() % 4 == 0) {
       const Opcode control = rng() % 2 ? Opcode::ping : Opcode::pong;
       std::string body = pools.slice(Opcode::binary, rng() % 126, rng);

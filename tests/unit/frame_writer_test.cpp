@@ -583,8 +583,10 @@ TEST(FrameWriter, MessagesPushedAfterClearDataAreSentAndReportedInOrder) {
 // --- Copied messages ----------------------------------------------------------------------------
 
 TEST(FrameWriter, CopiedMessagesMatchOwnedOnesAcrossSmallFills) {
-  // Small copies share the writer's buffer, a large one gets a string of its own: the wire bytes
-  // are the same as with owned payloads, whatever the fill sizes.
+  // Small copies are framed into the writer's buffer as they are pushed, a large one gets a
+  // string of its own: the wire carries the same messages as with owned payloads, in frames of
+  // the same sizes, whatever the fill sizes. (The large one takes its mask key when it is framed,
+  // after the small ones pushed behind it took theirs: the key order differs.)
   SeededSource random_a(21);
   SeededSource random_b(21);
   MaskKeyPool copy_masks(random_a);
@@ -614,10 +616,92 @@ TEST(FrameWriter, CopiedMessagesMatchOwnedOnesAcrossSmallFills) {
     copied.append(reinterpret_cast<const char*>(buffer), n);
   }
   owned = drain(owning, 997, &owned_tags);
-  EXPECT_EQ(copied, owned);
+  EXPECT_EQ(copied.size(), owned.size());
   EXPECT_EQ(copied_tags, owned_tags);
   EXPECT_EQ(decode_as_peer(copied, Role::client), expected);
+  EXPECT_EQ(decode_as_peer(owned, Role::client), expected);
   EXPECT_EQ(copying.pending_bytes(), 0u);
+}
+
+TEST(FrameWriter, SmallCopiesAreByteExactWithTheirKeysTakenInOrder) {
+  // Only small copies: each takes its key as it is pushed, in the order an owned message takes
+  // its own when framed, so the bytes are exactly those of owned payloads.
+  SeededSource random_a(23);
+  SeededSource random_b(23);
+  MaskKeyPool copy_masks(random_a);
+  MaskKeyPool owned_masks(random_b);
+  FrameWriter copying(WriterOptions{}, &copy_masks);
+  FrameWriter owning(WriterOptions{}, &owned_masks);
+  std::mt19937 rng(8);
+  for (std::uint64_t i = 1; i <= 500; ++i) {
+    std::string payload(i % 7 == 0 ? 200 + rng() % 3000 : rng() % 130, '\0');
+    for (char& c : payload) c = static_cast<char>(rng());
+    copying.push_message_copy(i % 2 ? Opcode::text : Opcode::binary, payload, i);
+    owning.push_message(i % 2 ? Opcode::text : Opcode::binary, std::move(payload), i);
+  }
+  EXPECT_EQ(copying.pending_bytes(), owning.pending_bytes());
+  EXPECT_EQ(copying.pending_messages(), 500u);
+  std::vector<std::uint64_t> copied_tags;
+  std::vector<std::uint64_t> owned_tags;
+  std::string copied;
+  std::uint8_t buffer[4001];
+  const std::size_t caps[] = {1, 2, 13, 4001, 77, 1000};
+  for (std::size_t i = 0; !copying.empty(); ++i) {
+    const std::size_t n = copying.fill(buffer, caps[i % 6], &copied_tags);
+    ASSERT_GT(n, 0u);
+    copied.append(reinterpret_cast<const char*>(buffer), n);
+    // A frame's tag is reported with its last byte, not before.
+    EXPECT_EQ(copying.pending_messages(), 500u - copied_tags.size());
+  }
+  EXPECT_EQ(copied, drain(owning, 4001, &owned_tags));
+  EXPECT_EQ(copied_tags, owned_tags);
+  EXPECT_EQ(copying.pending_bytes(), 0u);
+}
+
+TEST(FrameWriter, ControlFramesGoBetweenCopiedFramesNeverInsideOne) {
+  FrameWriter writer(server_options(), nullptr);
+  writer.push_message_copy(Opcode::text, std::string(40, 'a'), 1);
+  writer.push_message_copy(Opcode::text, std::string(40, 'b'), 2);
+  std::uint8_t buffer[64];
+  std::vector<std::uint64_t> completed;
+  std::string out;
+  out.append(reinterpret_cast<const char*>(buffer), writer.fill(buffer, 10, &completed));
+  writer.push_control(Opcode::ping, "p");
+  // The rest of the first frame, then the ping, then the second frame.
+  out.append(reinterpret_cast<const char*>(buffer), writer.fill(buffer, 64, &completed));
+  EXPECT_THAT(completed, ElementsAre(1u));
+  out += drain(writer, 64, &completed);
+  EXPECT_THAT(completed, ElementsAre(1u, 2u));
+  EXPECT_THAT(
+      decode_as_peer(out, Role::server),
+      ElementsAre("text:" + std::string(40, 'a'), "ping:p", "text:" + std::string(40, 'b')));
+}
+
+TEST(FrameWriter, ClearDataInsideCopiedFramesFinishesTheCurrentOneAndReportsTheRestInOrder) {
+  FrameWriter writer(server_options(), nullptr);
+  for (std::uint64_t i = 1; i <= 5; ++i) {
+    writer.push_message_copy(Opcode::binary, std::string(20, static_cast<char>('a' + i)), i);
+  }
+  writer.push_message(Opcode::text, "owned", 6);
+  writer.push_message_copy(Opcode::text, "after", 7);
+  EXPECT_EQ(writer.pending_messages(), 7u);
+  std::uint8_t buffer[64];
+  std::vector<std::uint64_t> completed;
+  std::string out;
+  // 22 bytes per frame: the first whole, 8 bytes into the second.
+  out.append(reinterpret_cast<const char*>(buffer), writer.fill(buffer, 30, &completed));
+  EXPECT_THAT(completed, ElementsAre(1u));
+  writer.clear_data();
+  EXPECT_EQ(writer.pending_messages(), 1u);  // the second, whose frame is under way
+  EXPECT_EQ(writer.pending_bytes(), 20u);
+  writer.push_control(Opcode::ping, "p");
+  writer.push_message_copy(Opcode::text, "new", 8);
+  out += drain(writer, 64, &completed);
+  EXPECT_THAT(completed, ElementsAre(1u, 2u, 8u));
+  EXPECT_THAT(decode_as_peer(out, Role::server),
+              ElementsAre("binary:" + std::string(20, 'b'), "binary:" + std::string(20, 'c'),
+                          "ping:p", "text:new"));
+  EXPECT_THAT(writer.clear(), ElementsAre(3u, 4u, 5u, 6u, 7u));
 }
 
 TEST(FrameWriter, ViewedMessagesMatchOwnedOnesAndAreReadInPlace) {
