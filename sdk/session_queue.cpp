@@ -65,12 +65,26 @@ SendResult ClientSession::send(MessageKind kind, std::string_view data,
       large.payload.assign(data.data(), data.size());
     }
   }
+  // On the thread running the loop (a callback sending), a small message that nothing waits
+  // ahead of goes from the queue straight into the frame writer: no hand-over to a later pump.
+  // Not while effects are applied: what becoming ready sends (subscriptions, resume) goes first.
+  transport::Connection* direct = nullptr;
+  if (small && runtime_.loop.on_loop_thread() && !applying_ && connection_ &&
+      connection_->is_open()) {
+    direct = connection_.get();
+  }
+  bool in_flight = false;
   {
     std::lock_guard<std::mutex> lock(queue_mutex_);
     result.id = next_id_++;
     const bool ready = state() == State::open;
     core::PushResult pushed;
-    if (small) {
+    if (small && direct != nullptr && ready) {
+      const std::size_t in_connection = direct->buffered_amount();
+      const std::size_t budget = in_connection >= kWriteWindow ? 0 : kWriteWindow - in_connection;
+      pushed = queue_.push_now(result.id, binary, data, expires_at, at, budget);
+      in_flight = pushed.outcome == core::PushOutcome::in_flight;
+    } else if (small) {
       pushed = queue_.push(result.id, binary, data, expires_at, at, ready);
     } else {
       large.id = result.id;
@@ -82,6 +96,10 @@ SendResult ClientSession::send(MessageKind kind, std::string_view data,
     if (options.on_done) on_done_.emplace(result.id, options.on_done);
     buffered_.store(queue_.bytes(), std::memory_order_release);
   }
+  if (in_flight) {
+    direct->send_copy(binary ? protocol::Opcode::binary : protocol::Opcode::text, data, result.id);
+  }
+  // The pump writes what the writer holds (between the slices of a read, or on the next turn).
   kick();
   return result;
 }
@@ -114,7 +132,12 @@ void ClientSession::apply_sent() {
 
 void ClientSession::apply_sent_locked() {
   if (sent_tags_.empty()) return;
-  for (const std::uint64_t tag : sent_tags_) queue_.on_sent(tag);
+  // `sent` events only when something listens for them; otherwise only their bytes are counted.
+  if (callbacks_.sent || !on_done_.empty()) {
+    for (const std::uint64_t tag : sent_tags_) queue_.on_sent(tag);
+  } else {
+    for (const std::uint64_t tag : sent_tags_) queue_.on_sent_unreported(tag);
+  }
   sent_tags_.clear();
   buffered_.store(queue_.bytes(), std::memory_order_release);
 }
@@ -128,7 +151,8 @@ void ClientSession::pump() {
     for (int window = 0; window < kPumpWindows; ++window) {
       const std::size_t in_connection = connection_->buffered_amount();
       const std::size_t budget = in_connection >= kWriteWindow ? 0 : kWriteWindow - in_connection;
-      if (flush_queue(budget) == 0) break;
+      // Messages sent from the loop thread may already be in the writer (see send()).
+      if (flush_queue(budget) == 0 && in_connection == 0) break;
       connection_->write_now();
       if (!connection_ || !connection_->is_open() || connection_->buffered_amount() != 0) break;
     }
@@ -187,11 +211,19 @@ void ClientSession::report_queue_events() {
   bool quiet = false;
   std::uint64_t sent_bytes = 0;
   {
-    std::lock_guard<std::mutex> lock(queue_mutex_);
+    std::unique_lock<std::mutex> lock(queue_mutex_);
     apply_sent_locked();
+    sent_bytes = queue_.take_unreported_bytes();
     queue_events_.clear();
     queue_.take_events(queue_events_);
-    if (queue_events_.empty()) return;
+    if (queue_events_.empty()) {
+      lock.unlock();  // stats() takes the stats lock first, then this one
+      if (sent_bytes > 0) {
+        std::lock_guard<std::mutex> stats_lock(stats_mutex_);
+        stats_.bytes_sent += sent_bytes;
+      }
+      return;
+    }
     if (!requests_.empty()) {
       // A request whose message is dropped before the socket took it ends with it.
       for (const auto& event : queue_events_) {

@@ -52,13 +52,24 @@ PushResult OutboundQueue::push(MessageId id, bool binary, std::string_view paylo
   return admit(std::move(message), &payload, now, ready);
 }
 
+PushResult OutboundQueue::push_now(MessageId id, bool binary, std::string_view payload,
+                                   std::optional<TimePoint> expires_at, TimePoint now,
+                                   std::size_t flight_budget) {
+  if (payload.size() > kHeldMax) return push(id, binary, payload, expires_at, now, true);
+  Outgoing message;
+  message.id = id;
+  message.binary = binary;
+  message.expires_at = expires_at;
+  return admit(std::move(message), &payload, now, true, &flight_budget);
+}
+
 PushResult OutboundQueue::push(Outgoing message, TimePoint now, bool ready) {
   message.held = {};
   return admit(std::move(message), nullptr, now, ready);
 }
 
 PushResult OutboundQueue::admit(Outgoing&& message, const std::string_view* view, TimePoint now,
-                                bool ready) {
+                                bool ready, const std::size_t* flight_budget) {
   const std::size_t size = view != nullptr ? view->size() : message.payload.size();
 
   if (expired(message, now)) {
@@ -96,8 +107,16 @@ PushResult OutboundQueue::admit(Outgoing&& message, const std::string_view* view
   if (view != nullptr) make_room(size);  // before anything changes: it may allocate a block
   ++accepted_;
   bytes_ += size;
-  Entry& entry = waiting_.emplace_back(Entry{std::move(message), next_seq_++, nullptr});
+  // What take_ready() would hand over next goes in flight at once (see push_now()).
+  const bool now_in_flight = flight_budget != nullptr && ready && waiting_.empty() &&
+                             (in_flight_.empty() || size <= *flight_budget);
+  Entry& entry =
+      (now_in_flight ? in_flight_ : waiting_).emplace_back(std::move(message), next_seq_++);
   if (view != nullptr) hold(entry, *view);
+  if (now_in_flight) {
+    in_flight_bytes_ += size;
+    return {PushOutcome::in_flight, errc{}};
+  }
   add_deadline(entry);
   if (!ready) emit(Event::queued, entry.message.id, size);
   return {PushOutcome::waiting, errc{}};
@@ -135,14 +154,27 @@ std::vector<const Outgoing*> OutboundQueue::take_ready(std::size_t budget_bytes,
 }
 
 bool OutboundQueue::on_sent(MessageId id) {
+  std::size_t size = 0;
+  if (!take_sent(id, size)) return false;
+  emit(Event::sent, id, size);
+  return true;
+}
+
+bool OutboundQueue::on_sent_unreported(MessageId id) {
+  std::size_t size = 0;
+  if (!take_sent(id, size)) return false;
+  unreported_bytes_ += size;
+  return true;
+}
+
+bool OutboundQueue::take_sent(MessageId id, std::size_t& size) {
   if (in_flight_.empty() || in_flight_.front().message.id != id) return false;
-  const std::size_t size = in_flight_.front().message.bytes().size();
+  size = in_flight_.front().message.bytes().size();
   release(in_flight_.front());
   in_flight_.pop_front();
   in_flight_bytes_ -= size;
   bytes_ -= size;
   ++sent_;
-  emit(Event::sent, id, size);
   return true;
 }
 

@@ -73,9 +73,10 @@ struct Outgoing {
 };
 
 enum class PushOutcome {
-  waiting,   ///< Accepted; it waits for take_ready().
-  dropped,   ///< Accepted and dropped at once (drop_newest overflow, or already expired).
-  rejected,  ///< Refused (reject overflow): not accepted, error queue_full.
+  waiting,    ///< Accepted; it waits for take_ready().
+  dropped,    ///< Accepted and dropped at once (drop_newest overflow, or already expired).
+  rejected,   ///< Refused (reject overflow): not accepted, error queue_full.
+  in_flight,  ///< Accepted and handed to the transport at once (push_now()).
 };
 
 struct PushResult {
@@ -132,6 +133,14 @@ class OutboundQueue {
   /// A larger one is copied into a string of its own (Outgoing::payload).
   PushResult push(MessageId id, bool binary, std::string_view payload,
                   std::optional<TimePoint> expires_at, TimePoint now, bool ready);
+  /// The same for a client ready to send, with the message put in flight at once when
+  /// take_ready() would hand it over next: nothing waits, and its payload fits `flight_budget`
+  /// (or nothing is in flight). The outcome is then `in_flight` and the caller writes the
+  /// message (whose bytes are the payload it gave) without a take_ready(); otherwise it is that of
+  /// push().
+  PushResult push_now(MessageId id, bool binary, std::string_view payload,
+                      std::optional<TimePoint> expires_at, TimePoint now,
+                      std::size_t flight_budget);
   /// A string with room for `size` bytes when the queue kept one from a large message that left
   /// it (at least kLargeSpareMin bytes), else an empty string: a steady flow of large messages
   /// copied by the caller (outside the queue's lock) then reuses the same few buffers instead of
@@ -156,6 +165,15 @@ class OutboundQueue {
   /// The socket took every byte of the oldest in flight message: it is sent. Returns false, and
   /// changes nothing, when `id` is not the oldest in flight message.
   bool on_sent(MessageId id);
+  /// The same without a `sent` event (nobody listens for it): the message's bytes are added to
+  /// take_unreported_bytes() instead.
+  bool on_sent_unreported(MessageId id);
+  /// Payload bytes sent by on_sent_unreported() since the last call.
+  std::size_t take_unreported_bytes() noexcept {
+    const std::size_t bytes = unreported_bytes_;
+    unreported_bytes_ = 0;
+    return bytes;
+  }
 
   /// Called for each in flight message that on_transport_lost() sends back to the waiting line,
   /// oldest first: where a payload is stored masked (Outgoing::mask_key), the caller masks it
@@ -219,6 +237,7 @@ class OutboundQueue {
     char bytes[kBytes];
   };
   struct Entry {
+    Entry(Outgoing&& m, std::uint64_t s) noexcept : message(std::move(m)), seq(s) {}
     Outgoing message;
     std::uint64_t seq = 0;  // push order; the waiting line is sorted by it
     Block* block = nullptr;  // holds message.held
@@ -232,7 +251,11 @@ class OutboundQueue {
 
   bool fits(std::size_t count, std::size_t bytes, std::size_t size) const noexcept;
   /// Admits a message of `size` payload bytes (`view`: to be copied into a block once admitted).
-  PushResult admit(Outgoing&& message, const std::string_view* view, TimePoint now, bool ready);
+  /// With a `flight_budget`, see push_now().
+  PushResult admit(Outgoing&& message, const std::string_view* view, TimePoint now, bool ready,
+                   const std::size_t* flight_budget = nullptr);
+  /// Takes the oldest in flight message (`id`) out as sent; false when it is not that one.
+  bool take_sent(MessageId id, std::size_t& size);
   /// Keeps the buffer of a large payload that left the queue for a later push (within bounds).
   void recycle(std::string&& payload) noexcept;
   /// An entry left the queue: its payload's buffer is recycled and its block released.
@@ -271,6 +294,7 @@ class OutboundQueue {
   std::uint64_t next_seq_ = 0;
   std::size_t bytes_ = 0;  // waiting + in flight
   std::size_t in_flight_bytes_ = 0;
+  std::size_t unreported_bytes_ = 0;
   std::uint64_t accepted_ = 0;
   std::uint64_t sent_ = 0;
   std::uint64_t dropped_ = 0;

@@ -112,6 +112,9 @@ void PrintTo(PushOutcome outcome, std::ostream* out) {
     case PushOutcome::rejected:
       *out << "rejected";
       return;
+    case PushOutcome::in_flight:
+      *out << "in_flight";
+      return;
   }
 }
 
@@ -1322,6 +1325,81 @@ TEST(OutboundQueueAllocations, KeptLargeBuffersStayWithinTheirBound) {
   // A payload larger than the bound is never kept.
   send(OutboundQueue::kLargeSpareBytes + 1);
   EXPECT_EQ(q.take_buffer(OutboundQueue::kLargeSpareMin).capacity(), std::string().capacity());
+}
+
+// push_now, on_sent_unreported ---------------------------------------------------------------
+
+TEST(OutboundQueueNow, GoesInFlightOnlyWhereTakeReadyWouldHandItOverNext) {
+  OutboundQueue q;
+  // Nothing waits, nothing in flight: in flight at once, even above the budget.
+  PushResult r = q.push_now(1, false, payload_for(1, 100), std::nullopt, at(0), 10);
+  EXPECT_EQ(r.outcome, PushOutcome::in_flight);
+  EXPECT_EQ(q.in_flight(), 1u);
+  EXPECT_EQ(q.waiting(), 0u);
+  // Within the budget, behind one in flight.
+  r = q.push_now(2, true, payload_for(2, 10), std::nullopt, at(0), 10);
+  EXPECT_EQ(r.outcome, PushOutcome::in_flight);
+  // Over the budget with something in flight: it waits.
+  r = q.push_now(3, false, payload_for(3, 11), std::nullopt, at(0), 10);
+  EXPECT_EQ(r.outcome, PushOutcome::waiting);
+  // Something waits: the next waits behind it, whatever the budget, so the order holds.
+  r = q.push_now(4, false, payload_for(4, 1), std::nullopt, at(0), kUnlimited);
+  EXPECT_EQ(r.outcome, PushOutcome::waiting);
+  EXPECT_TRUE(q.take_events().empty());  // ready: no queued events
+  EXPECT_EQ(q.bytes(), 122u);
+  expect_invariants(q);
+
+  const auto taken = q.take_ready(kUnlimited, at(0));
+  EXPECT_EQ(ids(taken), (std::vector<MessageId>{3, 4}));
+  for (MessageId id = 1; id <= 4; ++id) EXPECT_TRUE(q.on_sent(id));
+  EXPECT_EQ(q.sent(), 4u);
+  EXPECT_EQ(q.bytes(), 0u);
+  expect_invariants(q);
+}
+
+TEST(OutboundQueueNow, KeepsTheLimitsTheBytesAndTheRequeue) {
+  OutboundQueue q(limits(2, kUnlimited, OverflowPolicy::reject));
+  EXPECT_EQ(q.push_now(1, false, "one", at(5), at(0), kUnlimited).outcome, PushOutcome::in_flight);
+  EXPECT_EQ(q.push_now(2, false, "two", std::nullopt, at(0), kUnlimited).outcome,
+            PushOutcome::in_flight);
+  const PushResult full = q.push_now(3, false, "three", std::nullopt, at(0), kUnlimited);
+  EXPECT_EQ(full.outcome, PushOutcome::rejected);
+  EXPECT_EQ(full.error, errc::queue_full);
+  // In flight messages do not expire.
+  q.expire(at(10));
+  EXPECT_EQ(q.in_flight(), 2u);
+  // A lost connection sends them back to wait, in order, with their bytes; waiting again, the
+  // first one expires. (The third was refused: its overflow event came first.)
+  q.on_transport_lost();
+  const auto taken = q.take_ready(kUnlimited, at(10));
+  ASSERT_EQ(ids(taken), std::vector<MessageId>{2});
+  EXPECT_EQ(taken[0]->bytes(), "two");
+  EXPECT_EQ(q.take_events(), (std::vector<Event>{dropped(3, 5, DropReason::overflow, 2),
+                                                 dropped(1, 3, DropReason::ttl, 1)}));
+  // A payload above kHeldMax is accepted the same way, in a string of its own.
+  OutboundQueue big;
+  const std::string large(OutboundQueue::kHeldMax + 1, 'L');
+  EXPECT_EQ(big.push_now(1, true, large, std::nullopt, at(0), 0).outcome, PushOutcome::waiting);
+  EXPECT_EQ(ids(big.take_ready(kUnlimited, at(0))), std::vector<MessageId>{1});
+  expect_invariants(q);
+  expect_invariants(big);
+}
+
+TEST(OutboundQueueNow, UnreportedSendsCountTheirBytesWithoutEvents) {
+  OutboundQueue q;
+  for (MessageId id = 1; id <= 3; ++id)
+    q.push(id, false, payload_for(id, id), std::nullopt, at(0), true);
+  q.take_ready(kUnlimited, at(0));
+  EXPECT_FALSE(q.on_sent_unreported(2));  // not the oldest in flight
+  EXPECT_TRUE(q.on_sent_unreported(1));
+  EXPECT_TRUE(q.on_sent(2));
+  EXPECT_TRUE(q.on_sent_unreported(3));
+  EXPECT_EQ(q.take_events(), (std::vector<Event>{sent(2, 2, 1)}));
+  EXPECT_EQ(q.take_unreported_bytes(), 4u);
+  EXPECT_EQ(q.take_unreported_bytes(), 0u);
+  EXPECT_EQ(q.sent(), 3u);
+  EXPECT_EQ(q.bytes(), 0u);
+  expect_invariants(q);
 }
 
 }  // namespace
