@@ -40,7 +40,8 @@ OutboundQueue::~OutboundQueue() {
 }
 
 PushResult OutboundQueue::push(MessageId id, bool binary, std::string_view payload,
-                               std::optional<TimePoint> expires_at, TimePoint now, bool ready) {
+                               const std::optional<TimePoint>& expires_at, TimePoint now,
+                               bool ready) {
   Outgoing message;
   message.id = id;
   message.binary = binary;
@@ -53,7 +54,7 @@ PushResult OutboundQueue::push(MessageId id, bool binary, std::string_view paylo
 }
 
 PushResult OutboundQueue::push_now(MessageId id, bool binary, std::string_view payload,
-                                   std::optional<TimePoint> expires_at, TimePoint now,
+                                   const std::optional<TimePoint>& expires_at, TimePoint now,
                                    std::size_t flight_budget) {
   if (payload.size() > kHeldMax) return push(id, binary, payload, expires_at, now, true);
   Outgoing message;

@@ -132,14 +132,14 @@ class OutboundQueue {
   /// in a few contiguous blocks, each released (or kept for reuse) once its messages all left.
   /// A larger one is copied into a string of its own (Outgoing::payload).
   PushResult push(MessageId id, bool binary, std::string_view payload,
-                  std::optional<TimePoint> expires_at, TimePoint now, bool ready);
+                  const std::optional<TimePoint>& expires_at, TimePoint now, bool ready);
   /// The same for a client ready to send, with the message put in flight at once when
   /// take_ready() would hand it over next: nothing waits, and its payload fits `flight_budget`
   /// (or nothing is in flight). The outcome is then `in_flight` and the caller writes the
   /// message (whose bytes are the payload it gave) without a take_ready(); otherwise it is that of
   /// push().
   PushResult push_now(MessageId id, bool binary, std::string_view payload,
-                      std::optional<TimePoint> expires_at, TimePoint now,
+                      const std::optional<TimePoint>& expires_at, TimePoint now,
                       std::size_t flight_budget);
   /// A string with room for `size` bytes when the queue kept one from a large message that left
   /// it (at least kLargeSpareMin bytes), else an empty string: a steady flow of large messages

@@ -297,6 +297,31 @@ bool FrameDecoder::feed_slice(const std::uint8_t* data, std::size_t n, std::size
   while (pos < n && !close_received_) {
     if (!in_frame_) {
       if (pos >= slice && header_have_ == 0) break;  // a frame boundary past the slice
+      if (header_have_ == 0 && !in_message_ && options_.role == Role::client && n - pos >= 2) {
+        // The commonest frame of all: a whole unfragmented text or binary message from the
+        // server, unmasked, with a 7-bit length, lying whole in this chunk. It is delivered as a
+        // view without the general header path (which treats any other frame).
+        const std::uint8_t b0 = data[pos];
+        const std::size_t len = data[pos + 1];  // 0x80 set (masked) makes it > 125
+        if ((b0 == 0x81 || b0 == 0x82) && len <= 125 && len <= n - pos - 2 &&
+            (options_.max_message == 0 || len <= options_.max_message)) {
+          const std::string_view payload(reinterpret_cast<const char*>(data + pos + 2), len);
+          pos += 2 + len;
+          if (b0 == 0x81) {
+            utf8_.reset();
+            if (!utf8_.feed(payload)) {
+              return fail(errc::invalid_utf8, close_code::invalid_payload,
+                          "invalid UTF-8 in a text message");
+            }
+            if (!utf8_.complete()) {
+              return fail(errc::invalid_utf8, close_code::invalid_payload,
+                          "text message ends in the middle of a UTF-8 sequence");
+            }
+          }
+          sink.on_message(b0 == 0x81 ? Opcode::text : Opcode::binary, payload);
+          continue;
+        }
+      }
       const std::uint8_t* header;
       if (header_have_ == 0 && n - pos >= 2) {
         // Common case: the header starts in this chunk; parse it in place when it is whole.

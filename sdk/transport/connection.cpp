@@ -396,10 +396,6 @@ bool Connection::ping(std::string_view payload) {
   return true;
 }
 
-std::size_t Connection::buffered_amount() const noexcept {
-  return writer_.pending_bytes() + out_left_;
-}
-
 void Connection::close(std::uint16_t code, std::string_view reason) {
   if (ended_ || phase_ == Phase::ended) return;
   if (phase_ != Phase::open && phase_ != Phase::closing) {

@@ -114,7 +114,7 @@ class Connection final : private RawSocketHandler, private protocol::FrameSink {
   Phase phase() const noexcept { return phase_; }
   bool is_open() const noexcept { return phase_ == Phase::open; }
   /// Payload bytes accepted by send() and not yet written to the socket.
-  std::size_t buffered_amount() const noexcept;
+  std::size_t buffered_amount() const noexcept { return writer_.pending_bytes() + out_left_; }
   /// The remote address in use ("127.0.0.1"), once connecting.
   const std::string& address() const noexcept { return address_; }
 
