@@ -169,17 +169,27 @@ the code before both changes, 0.373 → 0.279 µs and 2.67 → 3.58 M msgs/s (1.
   machine.
 - 3× websocketpp at 64 KiB and 1 MiB (websocketpp streams 0.55–0.65 GB/s here) lands at or near
   the TCP floor: it asks a WebSocket client to cost what a plain TCP stream costs.
-- 64 B flood, 10× websocketpp: 5–6 M msgs/s, about 0.17 µs of client CPU per message. The tether
-  client is CPU-bound at 0.19–0.25 µs (queue, loop hand-over, callbacks, the echo check); the
-  blocking OpenSSL client, with none of those, shows what the server sustains.
+- 64 B flood, 10× websocketpp: websocketpp runs at 0.3–0.6 M msgs/s here, depending on the
+  machine's phase. The tether client is CPU-bound (queue, callbacks, framing, the echo check):
+  0.28–0.29 µs per message since sends from the loop thread go straight to the writer and small
+  frames are decoded from their two header bytes (0.34–0.40 µs before; 8.7× websocketpp in the
+  run before, 12.0× in the first run after). The blocking OpenSSL client, with none of those,
+  shows what the server sustains.
+- Round trips on one CPU (64 B against libwebsockets' ws role, 64 KiB against the TCP floor)
+  are system calls and context switches: tether makes 3 per round trip (`sendto`, `poll`,
+  `recvfrom`), the lws ws-role client 5. Their ratios moved with the machine's phase: 64 B was
+  0.97× lws in one run and 1.08× in the next, with the send path faster in between (interleaved
+  on the same machine right after that run: tether 23.7 µs, the code before 24.2 µs; lws
+  21.9 µs, Beast 23.8 µs).
 - Queue flush (met since small payloads went into the queue's blocks): the flush and the flood
   now do the same work per message; the flush still reads 100,000 queue entries (about 10 MB)
   from memory rather than cache, where the flood cycles 1,000 warm ones, and single runs of
   either vary by ±20 % on this machine.
 - Requests at half the flood rate: a request is JSON encoded, tracked, its response parsed and
-  matched, about 0.9–1.0 µs of client CPU against about 0.2 µs for a flood message. A profile of
-  the request run is flat: clock reads 10 % (the benchmark's own two per request included),
-  the tracker's two indexes 9 %, JSON scanning and parsing 10 %, the rest spread thin.
+  matched, about 0.9–1.0 µs of client CPU against about 0.2–0.3 µs for a flood message (the
+  ratio fell as the flood got faster). A profile of the request run is flat: clock reads 10 %
+  (the benchmark's own two per request included), the tracker's two indexes 9 %, JSON scanning
+  and parsing 10 %, the rest spread thin.
 - RSS while connected: the process before tether's runtime is already about 5.4 MiB (libc,
   libstdc++, libssl and libcrypto, libwebsockets mapped in). Of the about 4.2 MiB the runtime and
   one connection add, 2.3 MiB is OpenSSL 3 loading its configuration and providers at the first
