@@ -24,6 +24,12 @@ constexpr std::size_t kWriteWindow = 512 * 1024;
 // windows, 1 flushed as fast as 2.
 constexpr int kPumpWindows = 1;
 
+// What the connection can still take within kWriteWindow.
+std::size_t window_left(const transport::Connection& connection) {
+  const std::size_t in_connection = connection.buffered_amount();
+  return in_connection >= kWriteWindow ? 0 : kWriteWindow - in_connection;
+}
+
 // Payloads larger than this are masked by send() and framed from the queue's own copy (smaller
 // ones are copied into the frame writer's buffer, many frames to one write).
 constexpr std::size_t kFramedInPlace = 4096;
@@ -79,10 +85,8 @@ SendResult ClientSession::send(MessageKind kind, std::string_view data,
     result.id = next_id_++;
     const bool ready = state() == State::open;
     core::PushResult pushed;
-    if (small && direct != nullptr && ready) {
-      const std::size_t in_connection = direct->buffered_amount();
-      const std::size_t budget = in_connection >= kWriteWindow ? 0 : kWriteWindow - in_connection;
-      pushed = queue_.push_now(result.id, binary, data, expires_at, at, budget);
+    if (direct != nullptr && ready) {
+      pushed = queue_.push_now(result.id, binary, data, expires_at, at, window_left(*direct));
       in_flight = pushed.outcome == core::PushOutcome::in_flight;
     } else if (small) {
       pushed = queue_.push(result.id, binary, data, expires_at, at, ready);
@@ -149,10 +153,9 @@ void ClientSession::pump() {
     // kPumpWindows, then reads get a turn): a backlog drains now instead of a window per turn of
     // the loop.
     for (int window = 0; window < kPumpWindows; ++window) {
-      const std::size_t in_connection = connection_->buffered_amount();
-      const std::size_t budget = in_connection >= kWriteWindow ? 0 : kWriteWindow - in_connection;
       // Messages sent from the loop thread may already be in the writer (see send()).
-      if (flush_queue(budget) == 0 && in_connection == 0) break;
+      const bool holding = connection_->buffered_amount() != 0;
+      if (flush_queue(window_left(*connection_)) == 0 && !holding) break;
       connection_->write_now();
       if (!connection_ || !connection_->is_open() || connection_->buffered_amount() != 0) break;
     }
@@ -211,19 +214,11 @@ void ClientSession::report_queue_events() {
   bool quiet = false;
   std::uint64_t sent_bytes = 0;
   {
-    std::unique_lock<std::mutex> lock(queue_mutex_);
+    std::lock_guard<std::mutex> lock(queue_mutex_);
     apply_sent_locked();
     sent_bytes = queue_.take_unreported_bytes();
     queue_events_.clear();
     queue_.take_events(queue_events_);
-    if (queue_events_.empty()) {
-      lock.unlock();  // stats() takes the stats lock first, then this one
-      if (sent_bytes > 0) {
-        std::lock_guard<std::mutex> stats_lock(stats_mutex_);
-        stats_.bytes_sent += sent_bytes;
-      }
-      return;
-    }
     if (!requests_.empty()) {
       // A request whose message is dropped before the socket took it ends with it.
       for (const auto& event : queue_events_) {
@@ -234,7 +229,8 @@ void ClientSession::report_queue_events() {
         if (auto e = requests_.on_dropped(event.id, error)) requests_ended.push_back(std::move(*e));
       }
     }
-    quiet = on_done_.empty() && !callbacks_.queued && !callbacks_.sent && !callbacks_.dropped;
+    quiet = queue_events_.empty() ||
+            (on_done_.empty() && !callbacks_.queued && !callbacks_.sent && !callbacks_.dropped);
     if (quiet) {
       // Nothing to call back (a flood without per-message callbacks): only the bytes count.
       for (const auto& event : queue_events_) {

@@ -284,6 +284,13 @@ bool FrameDecoder::finish_frame(FrameSink& sink, std::string_view payload) {
   return true;
 }
 
+bool FrameDecoder::finish_whole_frame(FrameSink& sink, std::string_view payload) {
+  if (opcode_ == Opcode::text && !utf8_.feed(payload)) {
+    return fail(errc::invalid_utf8, close_code::invalid_payload, "invalid UTF-8 in a text message");
+  }
+  return finish_frame(sink, payload);
+}
+
 bool FrameDecoder::feed(const std::uint8_t* data, std::size_t n, FrameSink& sink) {
   std::size_t consumed = 0;
   return feed_slice(data, n, n, sink, consumed);
@@ -307,18 +314,10 @@ bool FrameDecoder::feed_slice(const std::uint8_t* data, std::size_t n, std::size
             (options_.max_message == 0 || len <= options_.max_message)) {
           const std::string_view payload(reinterpret_cast<const char*>(data + pos + 2), len);
           pos += 2 + len;
-          if (b0 == 0x81) {
-            utf8_.reset();
-            if (!utf8_.feed(payload)) {
-              return fail(errc::invalid_utf8, close_code::invalid_payload,
-                          "invalid UTF-8 in a text message");
-            }
-            if (!utf8_.complete()) {
-              return fail(errc::invalid_utf8, close_code::invalid_payload,
-                          "text message ends in the middle of a UTF-8 sequence");
-            }
-          }
-          sink.on_message(b0 == 0x81 ? Opcode::text : Opcode::binary, payload);
+          opcode_ = message_op_ = b0 == 0x81 ? Opcode::text : Opcode::binary;
+          fin_ = true;
+          utf8_.reset();
+          if (!finish_whole_frame(sink, payload)) return false;
           continue;
         }
       }
@@ -364,11 +363,7 @@ bool FrameDecoder::feed_slice(const std::uint8_t* data, std::size_t n, std::size
         const std::string_view payload(reinterpret_cast<const char*>(data + pos),
                                        static_cast<std::size_t>(frame_len_));
         pos += payload.size();
-        if (opcode_ == Opcode::text && !utf8_.feed(payload)) {
-          return fail(errc::invalid_utf8, close_code::invalid_payload,
-                      "invalid UTF-8 in a text message");
-        }
-        if (!finish_frame(sink, payload)) return false;
+        if (!finish_whole_frame(sink, payload)) return false;
         continue;
       }
     }

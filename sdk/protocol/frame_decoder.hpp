@@ -95,6 +95,8 @@ class FrameDecoder {
   /// The current frame is complete; `payload` is its payload for a control frame, or the whole
   /// message for the final frame of a data message.
   bool finish_frame(FrameSink& sink, std::string_view payload);
+  /// Ends a frame lying whole in the input, delivered as a view into it (text checked first).
+  bool finish_whole_frame(FrameSink& sink, std::string_view payload);
   void end_message();
 
   DecoderOptions options_;

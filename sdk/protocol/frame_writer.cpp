@@ -8,24 +8,28 @@
 
 namespace tether::protocol {
 
-void encode_frame(std::string& out, Opcode op, bool fin, std::string_view payload,
-                  MaskKeyPool* masks) {
-  std::uint8_t header[kMaxFrameHeader];
+std::size_t encode_frame_at(std::uint8_t* dst, Opcode op, bool fin, std::string_view payload,
+                            MaskKeyPool* masks) {
   std::array<std::uint8_t, 4> key{};
   if (masks != nullptr) key = masks->next();
   const std::size_t header_size =
-      write_frame_header(header, op, fin, payload.size(), masks != nullptr ? key.data() : nullptr);
-  const std::size_t old = out.size();
-  out.resize(old + header_size + payload.size());
-  auto* dst = reinterpret_cast<std::uint8_t*>(&out[old]);
-  std::memcpy(dst, header, header_size);
-  if (payload.empty()) return;
-  const auto* src = reinterpret_cast<const std::uint8_t*>(payload.data());
-  if (masks != nullptr) {
-    mask_copy(dst + header_size, src, payload.size(), key.data(), 0);
-  } else {
-    std::memcpy(dst + header_size, src, payload.size());
+      write_frame_header(dst, op, fin, payload.size(), masks != nullptr ? key.data() : nullptr);
+  if (!payload.empty()) {
+    const auto* src = reinterpret_cast<const std::uint8_t*>(payload.data());
+    if (masks != nullptr) {
+      mask_copy(dst + header_size, src, payload.size(), key.data(), 0);
+    } else {
+      std::memcpy(dst + header_size, src, payload.size());
+    }
   }
+  return header_size + payload.size();
+}
+
+void encode_frame(std::string& out, Opcode op, bool fin, std::string_view payload,
+                  MaskKeyPool* masks) {
+  const std::size_t old = out.size();
+  out.resize(old + frame_header_size(payload.size(), masks != nullptr) + payload.size());
+  encode_frame_at(reinterpret_cast<std::uint8_t*>(&out[old]), op, fin, payload, masks);
 }
 
 void encode_close_frame(std::string& out, std::uint16_t code, std::string_view reason,
@@ -62,35 +66,22 @@ void FrameWriter::push_message_copy(Opcode op, std::string_view payload, std::ui
     push_message(op, std::string(payload), tag);
     return;
   }
-  if (run_frames_.empty()) {
-    arena_used_ = 0;
-    arena_base_ = arena_front_ = 0;
-  } else if (const std::size_t consumed = arena_front_ - arena_base_;
-             consumed >= 64 * 1024 && consumed >= arena_used_ / 2) {
+  // (Once no frame is left, pop_message() and clear() start the buffer over.)
+  if (const std::size_t consumed = arena_front_ - arena_base_;
+      consumed >= 64 * 1024 && consumed >= arena_used_ / 2) {
     // A writer that never empties: drop the consumed front now and then (amortized O(1)).
     std::memmove(arena_.data(), arena_.data() + consumed, arena_used_ - consumed);
     arena_used_ -= consumed;
     arena_base_ = arena_front_;
   }
   // Framed in place: the buffer grows by doubling and is never cleared byte by byte.
-  const bool masked = masks_ != nullptr;
-  const std::size_t frame_size = frame_header_size(payload.size(), masked) + payload.size();
+  const std::size_t frame_size =
+      frame_header_size(payload.size(), masks_ != nullptr) + payload.size();
   if (arena_.size() - arena_used_ < frame_size) {
     arena_.resize(std::max({arena_.size() * 2, arena_used_ + frame_size, kArenaMessage * 4}));
   }
-  auto* at = reinterpret_cast<std::uint8_t*>(arena_.data()) + arena_used_;
-  std::array<std::uint8_t, 4> key{};
-  if (masked) key = masks_->next();
-  const std::size_t header =
-      write_frame_header(at, op, true, payload.size(), masked ? key.data() : nullptr);
-  if (!payload.empty()) {
-    const auto* src = reinterpret_cast<const std::uint8_t*>(payload.data());
-    if (masked) {
-      mask_copy(at + header, src, payload.size(), key.data(), 0);
-    } else {
-      std::memcpy(at + header, src, payload.size());
-    }
-  }
+  encode_frame_at(reinterpret_cast<std::uint8_t*>(arena_.data()) + arena_used_, op, true, payload,
+                  masks_);
   const std::size_t start = arena_base_ + arena_used_;
   arena_used_ += frame_size;
   const std::size_t end = arena_base_ + arena_used_;

@@ -21,6 +21,9 @@ namespace tether::protocol {
 /// Appends one complete frame to `out` (masked with a key from `masks` when it is non-null).
 void encode_frame(std::string& out, Opcode op, bool fin, std::string_view payload,
                   MaskKeyPool* masks);
+/// The same, written at `dst` (room for frame_header_size() + the payload); returns its size.
+std::size_t encode_frame_at(std::uint8_t* dst, Opcode op, bool fin, std::string_view payload,
+                            MaskKeyPool* masks);
 
 /// Appends a close frame: code + reason, or an empty payload for code 1005 (no status).
 void encode_close_frame(std::string& out, std::uint16_t code, std::string_view reason,

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <random>
 #include <string>
@@ -88,6 +89,22 @@ std::string drain(FrameWriter& writer, std::size_t cap, std::vector<std::uint64_
     EXPECT_GT(n, 0u);
     if (n == 0) break;
     out.append(reinterpret_cast<const char*>(buffer.data()), n);
+  }
+  return out;
+}
+
+// The same with the capacities `caps` in turn, calling `after_fill` after each fill.
+std::string drain_in_fills(FrameWriter& writer, const std::vector<std::size_t>& caps,
+                           std::vector<std::uint64_t>* completed,
+                           const std::function<void()>& after_fill = {}) {
+  std::string out;
+  std::vector<std::uint8_t> buffer(*std::max_element(caps.begin(), caps.end()));
+  for (std::size_t i = 0; !writer.empty(); ++i) {
+    const std::size_t n = writer.fill(buffer.data(), caps[i % caps.size()], completed);
+    EXPECT_GT(n, 0u);
+    if (n == 0) break;
+    out.append(reinterpret_cast<const char*>(buffer.data()), n);
+    if (after_fill) after_fill();
   }
   return out;
 }
@@ -243,15 +260,8 @@ TEST(FrameWriter, MatchesTheOneShotEncoderAcrossSmallFills) {
   FrameWriter writer(WriterOptions{}, &writer_masks);
   writer.push_message(Opcode::binary, payload, 1);
   writer.push_message(Opcode::text, "tail", 2);
-  std::string out;
   std::vector<std::uint64_t> completed;
-  std::uint8_t buffer[1021];
-  const std::size_t caps[] = {14, 15, 17, 1021, 333, 14, 998};
-  for (std::size_t i = 0; !writer.empty(); ++i) {
-    const std::size_t n = writer.fill(buffer, caps[i % 7], &completed);
-    ASSERT_GT(n, 0u);
-    out.append(reinterpret_cast<const char*>(buffer), n);
-  }
+  const std::string out = drain_in_fills(writer, {14, 15, 17, 1021, 333, 14, 998}, &completed);
   EXPECT_EQ(out, expected);
   EXPECT_THAT(completed, ElementsAre(1u, 2u));
   EXPECT_THAT(decode_as_peer(out, Role::client), ElementsAre("binary:" + payload, "text:tail"));
@@ -604,18 +614,10 @@ TEST(FrameWriter, CopiedMessagesMatchOwnedOnesAcrossSmallFills) {
     owning.push_message(Opcode::binary, std::move(payload), i);
   }
   EXPECT_EQ(copying.pending_bytes(), owning.pending_bytes());
-  std::string copied;
-  std::string owned;
   std::vector<std::uint64_t> copied_tags;
   std::vector<std::uint64_t> owned_tags;
-  std::uint8_t buffer[997];
-  const std::size_t caps[] = {14, 997, 61, 300};
-  for (std::size_t i = 0; !copying.empty(); ++i) {
-    const std::size_t n = copying.fill(buffer, caps[i % 4], &copied_tags);
-    ASSERT_GT(n, 0u);
-    copied.append(reinterpret_cast<const char*>(buffer), n);
-  }
-  owned = drain(owning, 997, &owned_tags);
+  const std::string copied = drain_in_fills(copying, {14, 997, 61, 300}, &copied_tags);
+  const std::string owned = drain(owning, 997, &owned_tags);
   EXPECT_EQ(copied.size(), owned.size());
   EXPECT_EQ(copied_tags, owned_tags);
   EXPECT_EQ(decode_as_peer(copied, Role::client), expected);
@@ -643,16 +645,10 @@ TEST(FrameWriter, SmallCopiesAreByteExactWithTheirKeysTakenInOrder) {
   EXPECT_EQ(copying.pending_messages(), 500u);
   std::vector<std::uint64_t> copied_tags;
   std::vector<std::uint64_t> owned_tags;
-  std::string copied;
-  std::uint8_t buffer[4001];
-  const std::size_t caps[] = {1, 2, 13, 4001, 77, 1000};
-  for (std::size_t i = 0; !copying.empty(); ++i) {
-    const std::size_t n = copying.fill(buffer, caps[i % 6], &copied_tags);
-    ASSERT_GT(n, 0u);
-    copied.append(reinterpret_cast<const char*>(buffer), n);
-    // A frame's tag is reported with its last byte, not before.
+  // A frame's tag is reported with its last byte, not before.
+  const std::string copied = drain_in_fills(copying, {1, 2, 13, 4001, 77, 1000}, &copied_tags, [&] {
     EXPECT_EQ(copying.pending_messages(), 500u - copied_tags.size());
-  }
+  });
   EXPECT_EQ(copied, drain(owning, 4001, &owned_tags));
   EXPECT_EQ(copied_tags, owned_tags);
   EXPECT_EQ(copying.pending_bytes(), 0u);
