@@ -116,7 +116,9 @@ void RequestTracker::add(TrackedRequest request) {
 }
 
 void RequestTracker::compact() {
-  const std::size_t entries = fifo_.size() - fifo_head_ + out_of_order_.size();
+  // Counted with the FIFO's passed front (entries prune() stepped over but did not free): with
+  // requests always pending, the FIFO is never empty, so nothing else would ever drop that front.
+  const std::size_t entries = fifo_.size() + out_of_order_.size();
   if (entries < 64 || entries <= 2 * pending_) return;
   auto stale = [this](const Deadline& d) { return !live(d); };
   fifo_.erase(fifo_.begin(), fifo_.begin() + static_cast<std::ptrdiff_t>(fifo_head_));

@@ -92,6 +92,9 @@ class RequestTracker {
   std::size_t pending() const noexcept { return pending_; }
   bool empty() const noexcept { return pending_ == 0; }
   std::uint64_t unmatched() const noexcept { return unmatched_; }
+  /// The deadline entries held, those of ended requests included: O(pending) (the memory the
+  /// deadlines take).
+  std::size_t deadline_entries() const noexcept { return fifo_.size() + out_of_order_.size(); }
 
  private:
   // Pending requests live in slots (reused once they end) found through two open-addressing
@@ -165,7 +168,7 @@ class RequestTracker {
   const Deadline* earliest() const;
   /// Removes the entry earliest() returned.
   void pop_earliest();
-  /// Drops every ended request's entry once they are half of the entries.
+  /// Drops every ended request's entry once they are half of the entries held.
   void compact();
   /// The used slots in add order.
   std::vector<std::uint32_t> in_order() const;

@@ -195,6 +195,26 @@ TEST(RequestTracker, AnsweredRequestsLeaveNoDeadlineBehindAcrossManyRequests) {
   EXPECT_FALSE(t.next_deadline());
 }
 
+TEST(RequestTracker, DeadlinesTakeMemoryForThePendingOnlyUnderASteadyFlow) {
+  // A window of requests always pending, each answered as a new one goes out, the next deadline
+  // read after every response (as the client re-arms its timer): the entries held stay a small
+  // multiple of the window however many requests pass.
+  RequestTracker t;
+  constexpr int kWindow = 100;
+  std::size_t most = 0;
+  for (int i = 0; i < 100000; ++i) {
+    t.add(request(std::to_string(i), static_cast<MessageId>(i + 1), 1000 + i));
+    if (i >= kWindow) {
+      ASSERT_TRUE(t.on_response(std::to_string(i - kWindow)));
+      ASSERT_EQ(t.next_deadline(), at(1000 + i - kWindow + 1));
+    }
+    most = std::max(most, t.deadline_entries());
+  }
+  EXPECT_EQ(t.pending(), static_cast<std::size_t>(kWindow));
+  EXPECT_LE(most, 2u * (kWindow + 1) + 64);
+  EXPECT_EQ(ids_of(t.expire(at(1000 + 99999))).size(), static_cast<std::size_t>(kWindow));
+}
+
 TEST(RequestTracker, MixedDeadlinesExpireEarliestFirstAmongThePending) {
   // Deadlines in and out of order, most requests answered or cancelled along the way: what
   // expires is exactly the pending ones, by deadline, ties in add order.
