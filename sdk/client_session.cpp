@@ -536,7 +536,11 @@ void ClientSession::on_open(const std::string& subprotocol) {
 }
 
 void ClientSession::on_activity() {
-  core_.on_frame(now());
+  core_.on_frame(io_now());
+}
+
+core::TimePoint ClientSession::io_now() {
+  return connection_ ? connection_->io_time() : now();
 }
 
 void ClientSession::on_read_progress() {
@@ -582,7 +586,7 @@ void ClientSession::on_sent(std::uint64_t tag) {
     std::lock_guard<std::mutex> lock(queue_mutex_);
     apply_sent_locked();
     queue_.on_sent(tag);
-    requests_.on_written(tag, now());
+    requests_.on_written(tag, io_now());
     buffered_.store(queue_.bytes(), std::memory_order_release);
   } else {
     // Handed to the queue in one batch by the pump this kick posts (or whatever reads the

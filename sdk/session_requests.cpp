@@ -79,10 +79,10 @@ Loan<Response>::Kept& kept_response() {
   return kept;
 }
 
-// The result of a request answered by `item` (its id, error and payload moved out), every
-// field of `response` set.
+// The result of a request answered by `item` (its id, error and payload moved out) and read at
+// `received_at`, every field of `response` set.
 void fill_response(Response& response, Inbound& item, bool failed, std::string_view text,
-                   const core::TrackedRequest& tracked) {
+                   const core::TrackedRequest& tracked, core::TimePoint received_at) {
   response.id = std::move(item.id);
   response.error = errc{};
   response.message.clear();
@@ -96,14 +96,14 @@ void fill_response(Response& response, Inbound& item, bool failed, std::string_v
   response.rtt.reset();
   if (tracked.written_at) {
     response.rtt =
-        std::chrono::duration_cast<std::chrono::microseconds>(now() - *tracked.written_at);
+        std::chrono::duration_cast<std::chrono::microseconds>(received_at - *tracked.written_at);
   }
 }
 
 Response response_of(Inbound& item, bool failed, std::string_view text,
-                     const core::TrackedRequest& tracked) {
+                     const core::TrackedRequest& tracked, core::TimePoint received_at) {
   Response response;
-  fill_response(response, item, failed, text, tracked);
+  fill_response(response, item, failed, text, tracked, received_at);
   return response;
 }
 
@@ -166,7 +166,9 @@ std::string ClientSession::request(std::string_view type, const Json& payload,
   if (!codec_->encode_request(type, id, payload, text, error)) {
     return fail_now(errc::encode_error, error);
   }
-  const auto at = now();
+  // On the loop thread, inside a socket event (a request sent from a response's callback), the
+  // event's time serves: one clock read for all the requests it sends.
+  const auto at = runtime_.loop.on_loop_thread() ? io_now() : now();
   std::optional<core::TimePoint> expires_at;
   if (options.timeout.count() > 0) expires_at = at + options.timeout;
   // A small one goes into the queue by copy, into the queue's blocks (as send() does); a larger
@@ -408,13 +410,13 @@ bool ClientSession::consume(Inbound& item, std::string_view text) {
   // The deadline timer is left as it is: firing at the deadline of an answered request only
   // re-arms it for the next one, which is cheaper than re-arming it on every response.
   if (options_.callback_mode != CallbackMode::loop_thread) {
-    deliver(std::move(tracked->on_result), response_of(item, failed, text, *tracked));
+    deliver(std::move(tracked->on_result), response_of(item, failed, text, *tracked, io_now()));
     return true;
   }
   if (!tracked->on_result || !callbacks_live()) return true;
   // Called now, with the thread's kept response (no allocation for its text once warm).
   Loan<Response> response(kept_response());
-  fill_response(response.get(), item, failed, text, *tracked);
+  fill_response(response.get(), item, failed, text, *tracked, io_now());
   tracked->on_result(response.get());
   return true;
 }

@@ -68,7 +68,8 @@ struct Response {
   std::optional<RemoteError> remote;  ///< The server answered with an error.
   Json payload;                       ///< The response's payload (JSON-RPC: its result).
   std::string text;                   ///< The whole inbound message that carried the response.
-  /// From the socket taking the request to the response; empty for local failures.
+  /// From the socket taking the request to the read that brought the response (each timed once
+  /// per socket event); empty for local failures.
   std::optional<std::chrono::microseconds> rtt;
   /// True when the server answered with a result (no local failure, no remote error).
   bool ok() const noexcept { return error == errc{} && !remote; }

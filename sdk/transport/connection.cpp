@@ -190,8 +190,15 @@ void Connection::write_plain(std::string_view bytes) {
   pre_open_.append(bytes.data(), bytes.size());
 }
 
+std::chrono::steady_clock::time_point Connection::io_time() {
+  if (io_depth_ == 0) return std::chrono::steady_clock::now();
+  if (!io_time_) io_time_ = std::chrono::steady_clock::now();
+  return *io_time_;
+}
+
 void Connection::on_socket_data(const std::uint8_t* data, std::size_t n) {
   if (ended_ || phase_ == Phase::ended) return;
+  const IoEvent event(*this);
   if (phase_ == Phase::proxy) {
     std::size_t consumed = 0;
     auto result = proxy_reply_->feed(data, n, &consumed);
@@ -428,6 +435,7 @@ void Connection::flush() {
   if (ended_ || !socket_.valid() || phase_ == Phase::connecting || phase_ == Phase::resolving) {
     return;
   }
+  const IoEvent event(*this);
   std::size_t budget = std::max<std::size_t>(config_.write_budget, 1);
   while (budget > 0) {
     if (out_left_ == 0) {

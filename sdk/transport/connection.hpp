@@ -117,6 +117,10 @@ class Connection final : private RawSocketHandler, private protocol::FrameSink {
   std::size_t buffered_amount() const noexcept { return writer_.pending_bytes() + out_left_; }
   /// The remote address in use ("127.0.0.1"), once connecting.
   const std::string& address() const noexcept { return address_; }
+  /// The time of the socket event being handled (a read, or a write of what is pending), from
+  /// one clock read on first use: a read of a thousand responses costs one. Outside an event, the
+  /// time now.
+  std::chrono::steady_clock::time_point io_time();
 
  private:
   // RawSocketHandler
@@ -151,6 +155,22 @@ class Connection final : private RawSocketHandler, private protocol::FrameSink {
   void push_deferred_close();
   void request_flush();
   std::string phase_name() const;
+
+  /// Marks the socket event being handled, for io_time(); nested events share the outer one's.
+  class IoEvent {
+   public:
+    explicit IoEvent(Connection& c) : c_(c) {
+      if (c_.io_depth_++ == 0) c_.io_time_.reset();
+    }
+    ~IoEvent() {
+      if (--c_.io_depth_ == 0) c_.io_time_.reset();
+    }
+    IoEvent(const IoEvent&) = delete;
+    IoEvent& operator=(const IoEvent&) = delete;
+
+   private:
+    Connection& c_;
+  };
 
   Loop& loop_;
   ConnectionConfig config_;
@@ -198,6 +218,8 @@ class Connection final : private RawSocketHandler, private protocol::FrameSink {
   bool frames_in_read_ = false;      // a frame completed during the current decoder_.feed()
   bool delivered_in_slice_ = false;  // a message was delivered from the current slice of a read
   bool ended_ = false;
+  std::optional<std::chrono::steady_clock::time_point> io_time_;  // of the event being handled
+  int io_depth_ = 0;                                              // IoEvents alive
 };
 
 }  // namespace tether::transport

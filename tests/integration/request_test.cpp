@@ -154,6 +154,46 @@ TEST(Requests, RemoteErrorsCarryTheServersCodeAndMessage) {
   EXPECT_TRUE(r.rtt);
 }
 
+TEST(Requests, TheRoundTripCoversTheServersDelayAndNotMoreThanTheWait) {
+  // Answers 150 ms late. The first request goes from the test thread, the next ones from the
+  // previous result's callback (written while the read that brought that result is handled):
+  // each rtt covers the server's delay and is no longer than the wait the application saw, up to
+  // the slack of timing each socket event once.
+  auto server = start_tether_server();
+  ClientHarness h(quick(url_of(server, "/app?request_delay_ms=150")));
+  ASSERT_FALSE(h.start());
+  ASSERT_TRUE(h.wait_open());
+  constexpr int kCount = 3;
+  std::mutex mutex;
+  std::vector<std::pair<Response, Clock::duration>> seen;
+  std::promise<void> done;
+  std::function<void(int)> issue = [&](int n) {
+    const auto asked = Clock::now();
+    h.client().request("echo", Json(n), [&, n, asked](const Response& r) {
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        seen.emplace_back(r, Clock::now() - asked);
+      }
+      if (n + 1 < kCount) {
+        issue(n + 1);
+      } else {
+        done.set_value();
+      }
+    });
+  };
+  issue(0);
+  ASSERT_EQ(done.get_future().wait_for(10s), std::future_status::ready);
+  std::lock_guard<std::mutex> lock(mutex);
+  ASSERT_EQ(seen.size(), static_cast<std::size_t>(kCount));
+  for (const auto& [r, waited] : seen) {
+    SCOPED_TRACE(r.id);
+    EXPECT_TRUE(r.ok());
+    ASSERT_TRUE(r.rtt);
+    EXPECT_GE(*r.rtt, 150ms);
+    EXPECT_LE(*r.rtt, waited + 50ms);
+  }
+}
+
 TEST(Requests, EachResultCarriesOnlyItsOwnFields) {
   // Results on the loop thread, remote errors and answers alternating, each request sent from
   // the previous one's callback: nothing of one result shows in the next.
