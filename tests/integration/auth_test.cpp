@@ -230,6 +230,68 @@ TEST(AuthOrder, MessagesSentFromCallbacksFollowTheSubscriptionsOnEveryConnection
   }
 }
 
+TEST(AuthOrder, RequestsSentFromCallbacksFollowTheSubscriptionsOnEveryConnection) {
+  // As above with requests: one when the state changes to open, one for every message of the
+  // stream. A small request sent on the loop thread can go straight to the connection; it still
+  // follows the subscriptions of its connection, goes out in order, and ends exactly once.
+  AppServer app;
+  ClientHarness h(quick(app.url("/app?stream=3&interval_ms=40&drop_at=3")));
+  h.client().subscribe("alpha");
+  h.client().subscribe("beta");
+  std::atomic<int> asked{0};
+  std::atomic<int> answered{0};
+  std::atomic<int> ended{0};
+  Client* client = &h.client();
+  auto ask = [client, &asked, &answered, &ended] {
+    client->request("echo", Json(asked.fetch_add(1)), [&answered, &ended](const Response& r) {
+      if (r.ok()) answered.fetch_add(1);
+      ended.fetch_add(1);
+    });
+  };
+  h.client().on_state([ask](State, State to, const Cause&) {
+    if (to == State::open) ask();
+  });
+  h.client().on_message([ask](const Message& m) {
+    if (m.data.rfind("{", 0) == 0) ask();
+  });
+  ASSERT_FALSE(h.start());
+  ASSERT_TRUE(app.wait_events("open", 4, 15s)) << read_file(app.log_path);
+  h.client().close();
+  ASSERT_TRUE(h.wait_finished(10s));
+
+  std::map<std::int64_t, std::vector<std::string>> texts;
+  for (const auto& e : app.events("message")) texts[e.integer("conn")].push_back(e.str("text"));
+  ASSERT_GE(texts.size(), 3u);
+  std::vector<int> asked_in_order;
+  int checked = 0;
+  for (const auto& [conn, list] : texts) {
+    SCOPED_TRACE("connection " + std::to_string(conn));
+    std::size_t first_request = list.size();
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      const auto payload = list[i].find("\"payload\":");
+      if (list[i].find("\"type\":\"echo\"") != std::string::npos && payload != std::string::npos) {
+        first_request = std::min(first_request, i);
+        asked_in_order.push_back(std::stoi(list[i].substr(payload + 10)));
+      } else {
+        EXPECT_LT(i, first_request) << "a subscribe after a request: " << list[i];
+      }
+    }
+    if (list.size() >= 3 && first_request < list.size()) {
+      EXPECT_NE(list[0].find("\"channel\":\"alpha\""), std::string::npos) << list[0];
+      EXPECT_NE(list[1].find("\"channel\":\"beta\""), std::string::npos) << list[1];
+      ++checked;
+    }
+  }
+  EXPECT_GE(checked, 3) << read_file(app.log_path);
+  // Every request ended once, most with an answer; the server saw them in the order asked.
+  EXPECT_EQ(ended.load(), asked.load());
+  EXPECT_GE(answered.load(), asked.load() - static_cast<int>(texts.size()));
+  ASSERT_GE(asked_in_order.size(), static_cast<std::size_t>(answered.load()));
+  for (std::size_t i = 1; i < asked_in_order.size(); ++i) {
+    EXPECT_GT(asked_in_order[i], asked_in_order[i - 1]) << i;
+  }
+}
+
 // --- the token provider -------------------------------------------------------------------------
 
 struct Rejection {
