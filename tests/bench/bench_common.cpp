@@ -177,6 +177,12 @@ double process_cpu_seconds() {
   return seconds(usage.ru_utime) + seconds(usage.ru_stime);
 }
 
+long process_minor_faults() {
+  rusage usage{};
+  ::getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_minflt;
+}
+
 namespace {
 
 // A "Name:   123 kB" line of /proc/self/status, in KiB; -1 when absent.

@@ -178,6 +178,8 @@ class EchoRun {
 
 /// User + system CPU time of the whole process (every thread), in seconds.
 double process_cpu_seconds();
+/// Minor page faults of the process so far (getrusage): memory touched for the first time.
+long process_minor_faults();
 /// Current resident set size (VmRSS), KiB.
 long rss_kib();
 /// The anonymous part of the resident set (RssAnon: heap, stacks, anonymous mappings; no
