@@ -123,7 +123,8 @@ class ClientSession final : public transport::ConnectionHandler,
   void on_read_progress() override;
   void on_sent(std::uint64_t tag) override;
   void on_end(transport::ConnectionEnd end) override;
-  /// The time of the socket event being handled (one clock read for all it carries).
+  /// The time of the socket event being handled (one clock read for all it carries); on the
+  /// loop thread only (it reads connection_).
   core::TimePoint io_now();
 
   void do_start();

@@ -118,7 +118,7 @@ void RequestTracker::add(TrackedRequest request) {
 void RequestTracker::compact() {
   // Counted with the FIFO's passed front (entries prune() stepped over but did not free): with
   // requests always pending, the FIFO is never empty, so nothing else would ever drop that front.
-  const std::size_t entries = fifo_.size() + out_of_order_.size();
+  const std::size_t entries = deadline_entries();
   if (entries < 64 || entries <= 2 * pending_) return;
   auto stale = [this](const Deadline& d) { return !live(d); };
   fifo_.erase(fifo_.begin(), fifo_.begin() + static_cast<std::ptrdiff_t>(fifo_head_));

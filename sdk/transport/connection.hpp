@@ -162,9 +162,7 @@ class Connection final : private RawSocketHandler, private protocol::FrameSink {
     explicit IoEvent(Connection& c) : c_(c) {
       if (c_.io_depth_++ == 0) c_.io_time_.reset();
     }
-    ~IoEvent() {
-      if (--c_.io_depth_ == 0) c_.io_time_.reset();
-    }
+    ~IoEvent() { --c_.io_depth_; }
     IoEvent(const IoEvent&) = delete;
     IoEvent& operator=(const IoEvent&) = delete;
 
@@ -219,6 +217,7 @@ class Connection final : private RawSocketHandler, private protocol::FrameSink {
   bool delivered_in_slice_ = false;  // a message was delivered from the current slice of a read
   bool ended_ = false;
   std::optional<std::chrono::steady_clock::time_point> io_time_;  // of the event being handled
+                                                                  // (read only while one is)
   int io_depth_ = 0;                                              // IoEvents alive
 };
 

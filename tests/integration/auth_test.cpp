@@ -8,9 +8,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -172,6 +175,45 @@ TEST(AuthOrder, AuthFirstThenSubscriptionsThenQueuedMessagesOnEveryConnection) {
   EXPECT_GE(h.authenticated(), 3);
 }
 
+/// What the server received on each connection of a run whose client subscribes to "alpha" and
+/// "beta": the application messages (those `number_of` gives a number) are checked to follow
+/// both subscriptions of their connection.
+struct AfterSubscriptions {
+  std::vector<int> numbers;  ///< of the application messages, in the order the server got them
+  std::size_t connections = 0;
+  int checked = 0;  ///< connections that carried both subscriptions and an application message
+};
+
+AfterSubscriptions check_after_subscriptions(
+    const AppServer& app, const std::function<std::optional<int>(const std::string&)>& number_of) {
+  std::map<std::int64_t, std::vector<std::string>> texts;
+  for (const auto& e : app.events("message")) texts[e.integer("conn")].push_back(e.str("text"));
+  AfterSubscriptions out;
+  out.connections = texts.size();
+  for (const auto& [conn, list] : texts) {
+    SCOPED_TRACE("connection " + std::to_string(conn));
+    std::size_t first_app = list.size();
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      if (const auto n = number_of(list[i])) {
+        first_app = std::min(first_app, i);
+        out.numbers.push_back(*n);
+      } else {
+        EXPECT_LT(i, first_app) << "a subscribe after an application message: " << list[i];
+      }
+    }
+    if (list.size() >= 3 && first_app < list.size()) {
+      EXPECT_NE(list[0].find("\"channel\":\"alpha\""), std::string::npos) << list[0];
+      EXPECT_NE(list[1].find("\"channel\":\"beta\""), std::string::npos) << list[1];
+      ++out.checked;
+    }
+  }
+  return out;
+}
+
+void expect_increasing(const std::vector<int>& numbers) {
+  for (std::size_t i = 1; i < numbers.size(); ++i) EXPECT_GT(numbers[i], numbers[i - 1]) << i;
+}
+
 TEST(AuthOrder, MessagesSentFromCallbacksFollowTheSubscriptionsOnEveryConnection) {
   // Callbacks on the loop thread send: one message when the state changes to open (reported
   // before the subscriptions go out) and one answer to every message of the stream. A message
@@ -196,44 +238,23 @@ TEST(AuthOrder, MessagesSentFromCallbacksFollowTheSubscriptionsOnEveryConnection
   h.client().close();
   ASSERT_TRUE(h.wait_finished(10s));
 
-  std::map<std::int64_t, std::vector<std::string>> texts;
-  for (const auto& e : app.events("message")) texts[e.integer("conn")].push_back(e.str("text"));
-  ASSERT_GE(texts.size(), 3u);
-  std::vector<std::string> app_texts;
-  int checked = 0;
-  for (const auto& [conn, list] : texts) {
-    SCOPED_TRACE("connection " + std::to_string(conn));
-    std::size_t app_message = list.size();
-    for (std::size_t i = 0; i < list.size(); ++i) {
-      if (list[i].rfind("{", 0) != 0) {
-        app_message = std::min(app_message, i);
-        app_texts.push_back(list[i]);
-      } else {
-        EXPECT_LT(i, app_message) << "a subscribe after an application message: " << list[i];
-      }
-    }
-    if (list.size() >= 3 && app_message < list.size()) {
-      EXPECT_NE(list[0].find("\"channel\":\"alpha\""), std::string::npos) << list[0];
-      EXPECT_NE(list[1].find("\"channel\":\"beta\""), std::string::npos) << list[1];
-      ++checked;
-    }
-  }
-  EXPECT_GE(checked, 3) << read_file(app.log_path);
+  const AfterSubscriptions got =
+      check_after_subscriptions(app, [](const std::string& text) -> std::optional<int> {
+        if (text.rfind("{", 0) == 0) return std::nullopt;
+        return std::stoi(text.substr(4));  // "app N"
+      });
+  ASSERT_GE(got.connections, 3u);
+  EXPECT_GE(got.checked, 3) << read_file(app.log_path);
   // Nothing was delivered twice or out of order. (The answer to the stream's last message may
   // be lost: the server drops the connection right after it, and the socket had taken it.)
-  ASSERT_GE(app_texts.size(), static_cast<std::size_t>(sent.load()) - texts.size());
-  int last = -1;
-  for (const auto& text : app_texts) {
-    const int n = std::stoi(text.substr(4));
-    EXPECT_GT(n, last) << text;
-    last = n;
-  }
+  ASSERT_GE(got.numbers.size(), static_cast<std::size_t>(sent.load()) - got.connections);
+  expect_increasing(got.numbers);
 }
 
 TEST(AuthOrder, RequestsSentFromCallbacksFollowTheSubscriptionsOnEveryConnection) {
   // As above with requests: one when the state changes to open, one for every message of the
-  // stream. A small request sent on the loop thread can go straight to the connection; it still
-  // follows the subscriptions of its connection, goes out in order, and ends exactly once.
+  // stream. Each follows the subscriptions of its connection, goes out in order, and ends
+  // exactly once.
   AppServer app;
   ClientHarness h(quick(app.url("/app?stream=3&interval_ms=40&drop_at=3")));
   h.client().subscribe("alpha");
@@ -259,37 +280,21 @@ TEST(AuthOrder, RequestsSentFromCallbacksFollowTheSubscriptionsOnEveryConnection
   h.client().close();
   ASSERT_TRUE(h.wait_finished(10s));
 
-  std::map<std::int64_t, std::vector<std::string>> texts;
-  for (const auto& e : app.events("message")) texts[e.integer("conn")].push_back(e.str("text"));
-  ASSERT_GE(texts.size(), 3u);
-  std::vector<int> asked_in_order;
-  int checked = 0;
-  for (const auto& [conn, list] : texts) {
-    SCOPED_TRACE("connection " + std::to_string(conn));
-    std::size_t first_request = list.size();
-    for (std::size_t i = 0; i < list.size(); ++i) {
-      const auto payload = list[i].find("\"payload\":");
-      if (list[i].find("\"type\":\"echo\"") != std::string::npos && payload != std::string::npos) {
-        first_request = std::min(first_request, i);
-        asked_in_order.push_back(std::stoi(list[i].substr(payload + 10)));
-      } else {
-        EXPECT_LT(i, first_request) << "a subscribe after a request: " << list[i];
-      }
-    }
-    if (list.size() >= 3 && first_request < list.size()) {
-      EXPECT_NE(list[0].find("\"channel\":\"alpha\""), std::string::npos) << list[0];
-      EXPECT_NE(list[1].find("\"channel\":\"beta\""), std::string::npos) << list[1];
-      ++checked;
-    }
-  }
-  EXPECT_GE(checked, 3) << read_file(app.log_path);
+  const AfterSubscriptions got =
+      check_after_subscriptions(app, [](const std::string& text) -> std::optional<int> {
+        const auto payload = text.find("\"payload\":");
+        if (text.find("\"type\":\"echo\"") == std::string::npos || payload == std::string::npos) {
+          return std::nullopt;
+        }
+        return std::stoi(text.substr(payload + 10));
+      });
+  ASSERT_GE(got.connections, 3u);
+  EXPECT_GE(got.checked, 3) << read_file(app.log_path);
   // Every request ended once, most with an answer; the server saw them in the order asked.
   EXPECT_EQ(ended.load(), asked.load());
-  EXPECT_GE(answered.load(), asked.load() - static_cast<int>(texts.size()));
-  ASSERT_GE(asked_in_order.size(), static_cast<std::size_t>(answered.load()));
-  for (std::size_t i = 1; i < asked_in_order.size(); ++i) {
-    EXPECT_GT(asked_in_order[i], asked_in_order[i - 1]) << i;
-  }
+  EXPECT_GE(answered.load(), asked.load() - static_cast<int>(got.connections));
+  ASSERT_GE(got.numbers.size(), static_cast<std::size_t>(answered.load()));
+  expect_increasing(got.numbers);
 }
 
 // --- the token provider -------------------------------------------------------------------------
