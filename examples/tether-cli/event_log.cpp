@@ -63,12 +63,14 @@ std::string json_string(std::string_view text) {
 
 void EventLog::event(std::string_view name, const std::string& fields) {
   if (!json_) return;
+  // Timed under the lock: events from different threads (the loop's, stdin's) then reach stderr
+  // in the order of their t_ms.
+  std::lock_guard<std::mutex> lock(mutex_);
   const auto t = std::chrono::duration_cast<std::chrono::milliseconds>(
                      std::chrono::steady_clock::now() - start_)
                      .count();
-  std::string line =
+  const std::string line =
       "{\"event\":" + json_string(name) + ",\"t_ms\":" + std::to_string(t) + fields + "}\n";
-  std::lock_guard<std::mutex> lock(mutex_);
   std::fwrite(line.data(), 1, line.size(), stderr);
   std::fflush(stderr);
 }
