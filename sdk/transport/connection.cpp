@@ -428,11 +428,22 @@ void Connection::abort(errc code, std::string message) {
 
 void Connection::on_socket_writable() {
   writable_requested_ = false;
+  send_blocked_ = false;
+  ++write_counts_.writable_events;
   flush();
 }
 
 void Connection::flush() {
   if (ended_ || !socket_.valid() || phase_ == Phase::connecting || phase_ == Phase::resolving) {
+    return;
+  }
+  if (send_blocked_) {
+    // A send would fail again (a wasted system call per message the application sends while the
+    // peer is slow): the writable event flushes.
+    if (!writable_requested_) {
+      writable_requested_ = true;
+      socket_.request_writable();
+    }
     return;
   }
   const IoEvent event(*this);
@@ -445,12 +456,15 @@ void Connection::flush() {
     int error = 0;
     const long sent =
         socket_.send(out_parts_.data() + out_part_, out_parts_.size() - out_part_, error);
+    ++write_counts_.sends;
     if (sent < 0) {
       fail(opened_ ? errc::connection_lost : errc::connect_refused,
            std::string("send failed: ") + std::strerror(error));
       return;
     }
     if (sent == 0) {
+      ++write_counts_.full;
+      send_blocked_ = true;
       if (!writable_requested_) {
         writable_requested_ = true;
         socket_.request_writable();
@@ -618,6 +632,7 @@ void Connection::fail(errc code, std::string message) {
 
 void Connection::on_socket_closed(bool connected, const std::string& reason) {
   writable_requested_ = false;
+  send_blocked_ = false;
   if (ended_ || phase_ == Phase::ended) return;
   if (!error_) {
     switch (phase_) {

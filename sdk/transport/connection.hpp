@@ -122,6 +122,14 @@ class Connection final : private RawSocketHandler, private protocol::FrameSink {
   /// time now.
   std::chrono::steady_clock::time_point io_time();
 
+  /// What the socket writes met so far.
+  struct WriteCounts {
+    std::uint64_t sends = 0;            ///< Send calls made.
+    std::uint64_t full = 0;             ///< Of those, the ones that found the socket's buffer full.
+    std::uint64_t writable_events = 0;  ///< Writable events handled.
+  };
+  const WriteCounts& write_counts() const noexcept { return write_counts_; }
+
  private:
   // RawSocketHandler
   void on_socket_connected() override;
@@ -204,6 +212,9 @@ class Connection final : private RawSocketHandler, private protocol::FrameSink {
   std::vector<std::uint8_t> scratch_;    // plaintext frames before encryption
   std::string plain_chunk_;              // decrypted bytes being decoded
   bool writable_requested_ = false;
+  // The socket's buffer was full at the last send: nothing is tried again before it is writable.
+  bool send_blocked_ = false;
+  WriteCounts write_counts_;
   bool close_after_flush_ = false;
   bool fail_fast_ = false;
   std::optional<std::pair<std::uint16_t, std::string>> deferred_close_;

@@ -176,5 +176,61 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"DefaultWss", ConnectionConfig{}.write_budget, true}),
     [](const ::testing::TestParamInfo<Case>& param) { return std::string(param.param.name); });
 
+// A peer that stops reading fills the socket's buffer. The application keeps sending meanwhile
+// (every message of a read's callbacks is written at once: write_now()); once a send found the
+// buffer full, none is tried again before the socket reports it writable: a system call per
+// message that cannot succeed would only take CPU from the reads.
+TEST(ConnectionWritesBlocked, NoSendIsTriedAgainBeforeTheSocketIsWritable) {
+  auto server = start_tether_server({"--log", "/dev/stdout"});
+  ConnectionConfig config;
+  std::string error;
+  ASSERT_TRUE(transport::parse_ws_url("ws://127.0.0.1:" + std::to_string(server.port()) + "/silent",
+                                      config.url, error))
+      << error;
+  config.max_message = 64u << 20;
+
+  transport::LoopOptions loop_options;
+  loop_options.own_thread = true;
+  Loop loop(loop_options);
+  Recorder recorder;
+  std::unique_ptr<Connection> connection;
+  auto opened = std::make_shared<Flag>();
+  recorder.opened = [&] { opened->set(); };
+  run_on_loop(loop, [&] {
+    connection = std::make_unique<Connection>(loop, config, recorder);
+    connection->start();
+  });
+  ASSERT_TRUE(opened->wait(loop, 10s)) << server.log();
+
+  // More than loopback's socket buffers hold on both ends, in 1 MiB messages, until a send
+  // finds the buffer full (bounded: 64 MiB).
+  std::uint64_t tag = 0;
+  Connection::WriteCounts counts;
+  for (int i = 0; i < 64 && counts.full == 0; ++i) {
+    run_on_loop(loop, [&] {
+      connection->send(protocol::Opcode::binary, std::string(std::size_t{1} << 20, 'f'), ++tag);
+      connection->write_now();
+      counts = connection->write_counts();
+    });
+  }
+  ASSERT_GT(counts.full, 0u) << "64 MiB went into the socket of a peer that does not read";
+
+  // Now a hundred small messages, each written at once, as a read's callbacks would.
+  for (int i = 0; i < 100; ++i) {
+    run_on_loop(loop, [&] {
+      connection->send(protocol::Opcode::text, "more", ++tag);
+      connection->write_now();
+    });
+  }
+  Connection::WriteCounts after;
+  run_on_loop(loop, [&] { after = connection->write_counts(); });
+  run_on_loop(loop, [&] { connection.reset(); });
+  // Only a writable event allows another try, and each try after one can find the buffer full
+  // again at most once.
+  EXPECT_LE(after.full - counts.full, after.writable_events - counts.writable_events)
+      << "sends " << after.sends - counts.sends << ", writable events "
+      << after.writable_events - counts.writable_events;
+}
+
 }  // namespace
 }  // namespace tether::testing
