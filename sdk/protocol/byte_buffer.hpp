@@ -15,6 +15,8 @@ class ByteBuffer {
  public:
   std::size_t size() const noexcept { return size_; }
   std::size_t capacity() const noexcept { return capacity_; }
+  std::uint8_t* data() noexcept { return data_.get(); }
+  const std::uint8_t* data() const noexcept { return data_.get(); }
   std::string_view view() const noexcept {
     return std::string_view(reinterpret_cast<const char*>(data_.get()), size_);
   }
@@ -37,6 +39,11 @@ class ByteBuffer {
     size_ += n;
   }
   void clear() noexcept { size_ = 0; }
+  /// Drops the first `n` bytes held (the rest moves to the start).
+  void erase_front(std::size_t n) noexcept {
+    if (n < size_) std::memmove(data_.get(), data_.get() + n, size_ - n);
+    size_ = n < size_ ? size_ - n : 0;
+  }
   /// Empty, and the memory given back.
   void release() noexcept {
     data_.reset();

@@ -68,23 +68,22 @@ void FrameWriter::push_message_copy(Opcode op, std::string_view payload, std::ui
   }
   // (Once no frame is left, pop_message() and clear() start the buffer over.)
   if (const std::size_t consumed = arena_front_ - arena_base_;
-      consumed >= 64 * 1024 && consumed >= arena_used_ / 2) {
+      consumed >= 64 * 1024 && consumed >= arena_.size() / 2) {
     // A writer that never empties: drop the consumed front now and then (amortized O(1)).
-    std::memmove(arena_.data(), arena_.data() + consumed, arena_used_ - consumed);
-    arena_used_ -= consumed;
+    arena_.erase_front(consumed);
     arena_base_ = arena_front_;
   }
-  // Framed in place: the buffer grows by doubling and is never cleared byte by byte.
+  // Framed in place; the buffer grows by doubling and is never cleared byte by byte.
   const std::size_t frame_size =
       frame_header_size(payload.size(), masks_ != nullptr) + payload.size();
-  if (arena_.size() - arena_used_ < frame_size) {
-    arena_.resize(std::max({arena_.size() * 2, arena_used_ + frame_size, kArenaMessage * 4}));
+  if (arena_.capacity() - arena_.size() < frame_size) {
+    const std::size_t step = arena_.capacity() == 0 ? kArenaFirst : kArenaReserve;
+    arena_.reserve(std::max({arena_.capacity() * 2, arena_.size() + frame_size, step}));
   }
-  encode_frame_at(reinterpret_cast<std::uint8_t*>(arena_.data()) + arena_used_, op, true, payload,
-                  masks_);
-  const std::size_t start = arena_base_ + arena_used_;
-  arena_used_ += frame_size;
-  const std::size_t end = arena_base_ + arena_used_;
+  encode_frame_at(arena_.tail(), op, true, payload, masks_);
+  const std::size_t start = arena_base_ + arena_.size();
+  arena_.commit(frame_size);
+  const std::size_t end = arena_base_ + arena_.size();
   run_frames_.push_back(RunFrame{tag, end, payload.size()});
   pending_bytes_ += payload.size();
   ++live_messages_;
@@ -139,7 +138,7 @@ void FrameWriter::pop_message() {
   messages_.pop_front();
   if (run_frames_.empty()) {
     // No frame is left in arena_: it starts over (its memory stays for the next ones).
-    arena_used_ = 0;
+    arena_.clear();
     arena_base_ = arena_front_ = 0;
   }
 }
@@ -376,8 +375,8 @@ std::vector<std::uint64_t> FrameWriter::clear() {
   messages_.clear();
   run_frames_.clear();
   live_messages_ = 0;
-  std::string().swap(arena_);
-  arena_used_ = arena_base_ = arena_front_ = 0;
+  arena_.release();
+  arena_base_ = arena_front_ = 0;
   controls_.clear();
   control_offset_ = 0;
   pending_bytes_ = 0;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "protocol/block_cache.hpp"
+#include "protocol/byte_buffer.hpp"
 #include "protocol/frame.hpp"
 #include "protocol/random.hpp"
 
@@ -129,6 +130,13 @@ class FrameWriter {
   };
   /// Small payloads (up to this size) are framed into arena_.
   static constexpr std::size_t kArenaMessage = 4096;
+  /// arena_'s room: kArenaFirst at its first use, then, once that is not enough, at least
+  /// kArenaReserve, more than a client's hand-over window of small messages framed. Its bytes are
+  /// never zero-filled, so the system backs only the pages frames were written to: a burst grows
+  /// it once, where doubling from a small buffer would write (and, first, fault in) about twice
+  /// what it ends up holding.
+  static constexpr std::size_t kArenaFirst = 64 * 1024;
+  static constexpr std::size_t kArenaReserve = 1024 * 1024;
 
   const char* payload_of(const Message& message) const noexcept {
     return message.view != nullptr ? message.view : message.payload.data();
@@ -152,8 +160,7 @@ class FrameWriter {
   // The frames of runs, back to back in queue order. Positions in it are counted from the start
   // of the buffer's use: byte `p` is arena_[p - arena_base_], so trimming the consumed front
   // moves no frame's position.
-  std::string arena_;  // its first arena_used_ bytes hold frames
-  std::size_t arena_used_ = 0;
+  ByteBuffer arena_;  // the bytes it holds are frames
   std::size_t arena_base_ = 0;
   std::size_t arena_front_ = 0;  // no byte before it is needed any more
   std::deque<RunFrame, RecyclingAllocator<RunFrame>> run_frames_;  // of every run, in order
