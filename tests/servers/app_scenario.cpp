@@ -113,7 +113,10 @@ void write_string(JsonWriter& w, std::string_view s) {
 
 template <typename Body>
 std::string write_json(Body&& body) {
-  rapidjson::StringBuffer buffer;
+  // One buffer for every frame the server writes (it is single-threaded): no allocation and
+  // regrowth per frame beyond the returned string.
+  static rapidjson::StringBuffer buffer;
+  buffer.Clear();
   JsonWriter writer(buffer);
   body(writer);
   return std::string(buffer.GetString(), buffer.GetSize());
@@ -241,7 +244,14 @@ void AppScenario::echo_text(std::string_view text, AppOutput& out) const {
 }
 
 void AppScenario::handle_text(std::string_view text, AppClock::time_point now, AppOutput& out) {
-  rapidjson::Document doc;
+  // The document's values and the parser's stack start in memory on this stack frame: a message
+  // of a few KiB is parsed without a heap allocation (a larger one takes more from the heap).
+  using Pool = rapidjson::MemoryPoolAllocator<>;
+  alignas(8) char value_memory[16 * 1024];
+  alignas(8) char stack_memory[4 * 1024];
+  Pool values(value_memory, sizeof value_memory);
+  Pool stack(stack_memory, sizeof stack_memory);
+  rapidjson::GenericDocument<rapidjson::UTF8<>, Pool, Pool> doc(&values, 1024, &stack);
   std::string parse_error;
   if (nested_too_deep(text)) {
     parse_error = "nested deeper than " + std::to_string(kMaxDepth) + " levels";
@@ -287,10 +297,12 @@ void AppScenario::handle_text(std::string_view text, AppClock::time_point now, A
   if (!is_auth && !is_subscribe && !is_unsubscribe && !is_resume) {
     if (id == nullptr) return echo_text(text, out);
     // A generic request.
-    LogEvent event{"request", {}};
-    if (type != nullptr) event.fields.push_back(string_field("type", type_name));
-    event.fields.push_back(json_value_field("id", to_json(*id)));
-    out.logs.push_back(std::move(event));
+    if (config_.log_requests) {
+      LogEvent event{"request", {}};
+      if (type != nullptr) event.fields.push_back(string_field("type", type_name));
+      event.fields.push_back(json_value_field("id", to_json(*id)));
+      out.logs.push_back(std::move(event));
+    }
     if (type_name == "never") return;
     std::string frame = type_name == "fail" ? error_frame(*id, "failed", "requested failure")
                                             : result_frame(*id, [&](JsonWriter& w) {

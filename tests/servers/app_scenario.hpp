@@ -47,6 +47,9 @@ struct AppConfig {
   std::uint64_t drop_at = 0;
   std::chrono::milliseconds interval{0};
   std::chrono::milliseconds request_delay{0};
+  /// Log each generic request (false when the server writes no log: a request then costs no
+  /// log event).
+  bool log_requests = true;
 };
 
 /// One field of an event-log line.

@@ -1306,6 +1306,7 @@ bool Conn::start_app(const Request& req) {
     reject("bad_request", 400, error);
     return false;
   }
+  config.log_requests = log_on();
   app_ = std::make_unique<AppScenario>(std::move(config));
   AppOutput out;
   const Header* authorization = req.header("Authorization");
