@@ -182,14 +182,46 @@ fault on every page it wrote: about 3,400 faults in the flush window (`flush_min
 which on a machine with expensive faults held the flush to 1.6 M msgs/s. The server is now
 started with `posix_spawn`: 5.6 M msgs/s and about 580 faults, 3 interleaved rounds.
 
+**Writes wait for the writable event (sdk/transport/connection.cpp).** In the 64 KiB flood the
+client's socket is mostly full, and every read's replies were written at once: each message a
+callback sent cost a `sendmsg()` or `send()` that failed with `EAGAIN` (`strace -c`: 6,005 send
+calls for 8,192 messages, most failing). Once a send finds the buffer full, none is tried again
+before the socket reports it writable: 1,740 send calls for 10,944 messages. 64 KiB flood, 10
+interleaved rounds against the TCP floor: 0.92 → 0.95× its throughput; the 64 B flood and the
+queue flush measured the same (6 interleaved rounds each).
+
+**Page faults in the flush (sdk/protocol/frame_writer.cpp).** A first touch of a page costs
+about 10 µs on this machine (a C program writing one byte in each of 4,096 fresh pages), and
+the queue flush took about 560 in its window, about a third of its time. `perf record -e
+minor-faults --call-graph dwarf` put most of them on the frame writer's buffer for small
+messages, a `std::string` grown by doubling: each step zero-filled the new buffer and copied
+the old one, so framing a 512 KiB window of 64 B messages wrote about 2 MiB of fresh memory. The
+buffer now starts at 64 KiB, then takes 1 MiB at once, never zero-filled, so only the pages
+frames are written to are touched: about 300 faults, 5.9 → 7.3 M msgs/s (6 interleaved rounds);
+the 64 B flood 6.0 → 6.2 M msgs/s, requests and the connect cycle the same. What remains is
+mostly first use: the frames themselves (about 140 pages), the connection's 256 KiB write
+buffer, and the bookkeeping of the window's first messages.
+
+**The test server's requests (tests/servers/app_scenario.cpp).** In some runs of the request case
+the server, not the client, was the limit: about 90 % of its CPU against the client's 55 %. A
+profile of the server put a fifth of its cycles in `malloc` and `free`: a RapidJSON document and
+a string buffer per request, and a log event built even when the server writes no log. The
+document now parses into memory on the stack, one string buffer serves every frame, and requests
+are logged only when the server logs: server CPU per request about 0.85 → 0.6 µs, requests about
+8 % faster in the same client (3 interleaved rounds of 300,000 requests, where the client is now
+the limit).
+
 **What still costs, and the targets not met.**
 - 1 MiB flood (perf, client): the kernel's send and receive copies and its loopback work are
   about 80 % of the client's cycles, masking (the one pass RFC 6455 requires of a client) about
   15 %, the copy out of libwebsockets' first 256 KiB read 3 %. The TCP floor streams with no
   user-space pass at all, and swings between 1.5 and 3.2 GB/s from one run to the next on this
   machine.
-- 3× websocketpp at 64 KiB and 1 MiB (websocketpp streams 0.55–0.65 GB/s here) lands at or near
-  the TCP floor: it asks a WebSocket client to cost what a plain TCP stream costs.
+- 3× websocketpp at 64 KiB and 1 MiB (websocketpp streams 0.45–0.65 GB/s here) lands at or near
+  the TCP floor: it asks a WebSocket client to cost what a plain TCP stream costs. At 64 KiB
+  the verdict changes from run to run (3.25× and 2.86× in the last two runs, whose code differs
+  in nothing this case runs; 0.87× and 0.80× the TCP floor); the client's own code is about a fifth of its cycles there (masking
+  5 %), the kernel's copies and loopback work the rest.
 - 64 B flood, 10× websocketpp: websocketpp runs at 0.3–0.6 M msgs/s here, depending on the
   machine's phase. The tether client is CPU-bound (queue, callbacks, framing, the echo check):
   0.28–0.29 µs per message since sends from the loop thread go straight to the writer and small
@@ -202,17 +234,23 @@ started with `posix_spawn`: 5.6 M msgs/s and about 580 faults, 3 interleaved rou
   0.97× lws in one run and 1.08× in the next, with the send path faster in between (interleaved
   on the same machine right after that run: tether 23.7 µs, the code before 24.2 µs; lws
   21.9 µs, Beast 23.8 µs).
-- Queue flush (met since small payloads went into the queue's blocks): the flush and the flood
-  now do the same work per message; the flush still reads 100,000 queue entries (about 10 MB)
-  from memory rather than cache, where the flood cycles 1,000 warm ones, and single runs of
-  either vary by ±20 % on this machine.
+- Queue flush: the flush and the flood do the same work per message; the flush still reads
+  100,000 queue entries (about 10 MB) from memory rather than cache, where the flood cycles
+  1,000 warm ones, and takes about 300 page faults on memory its new connection uses for the
+  first time (about 10 µs each here). Single runs of either vary by ±20 % on this machine: two
+  suite runs between the send and frame-writer changes had it at 0.85× and 0.88×, with the
+  flood at its fastest yet (5.9–6.4 M msgs/s).
 - Requests at half the flood rate: a request is JSON encoded, tracked, its response parsed and
   matched, about 0.8 µs of client CPU against 0.16–0.29 µs for a flood message (the ratio
   follows the flood, which got faster). A profile of the request run is flat: decoding the
   response 14 %, encoding the request 11 %, the tracker's slots and two indexes about 15 %, the
   queue and the write path about 15 %, locks 5 %, the rest spread thin.
 - RSS while connected: the process before tether's runtime is already about 5.4 MiB (libc,
-  libstdc++, libssl and libcrypto, libwebsockets mapped in). Of the about 4.2 MiB the runtime and
+  libstdc++, libssl and libcrypto, libwebsockets mapped in). A C++ program that only links
+  libwebsockets (which brings libssl, libcrypto, zlib and libcap) has 5.2 MiB resident when
+  `main()` starts (3.1 MiB with libstdc++ alone, 1.1 MiB a C program): with the two libraries
+  the design fixes, 6 MiB leaves under 1 MiB for the loop thread, libwebsockets' context and
+  OpenSSL's random bytes. Of the about 4.2 MiB the runtime and
   one connection add, 2.1–2.4 MiB is OpenSSL 3 starting its default provider at the first
   random bytes: a 10-line C program that only calls `RAND_bytes` goes from 2.9 to 5.3 MiB, and
   as much with a library context of its own that loads no configuration (`RAND_bytes_ex`); its
