@@ -77,14 +77,15 @@ SendResult Client::send_message(std::string_view type, const Json& payload,
   return session_->send_message(type, payload, options);
 }
 
-RequestHandle Client::request(std::string_view type, Json payload,
+RequestHandle Client::request(std::string_view type, const Json& payload,
                               std::function<void(const Response&)> on_result,
                               RequestOptions options) {
   std::string id = session_->request(type, payload, std::move(on_result), options);
   return RequestHandle(std::move(id), session_);
 }
 
-std::future<Response> Client::request(std::string_view type, Json payload, RequestOptions options) {
+std::future<Response> Client::request(std::string_view type, const Json& payload,
+                                      RequestOptions options) {
   auto promise = std::make_shared<std::promise<Response>>();
   std::future<Response> result = promise->get_future();
   // The result arrives like any callback; a client destroyed first leaves the future with

@@ -207,11 +207,14 @@ class TETHER_API Client {
   }
 
   /// Sends a request and calls `on_result` once with its result, where callbacks run. Requests
-  /// wait in the queue like messages while the client is not ready (their timeout runs).
-  RequestHandle request(std::string_view type, Json payload,
-                        std::function<void(const Response&)> on_result, RequestOptions options = {});
+  /// wait in the queue like messages while the client is not ready (their timeout runs). The
+  /// payload is encoded before request() returns (it is not kept).
+  RequestHandle request(std::string_view type, const Json& payload,
+                        std::function<void(const Response&)> on_result,
+                        RequestOptions options = {});
   /// The same, as a future.
-  std::future<Response> request(std::string_view type, Json payload, RequestOptions options = {});
+  std::future<Response> request(std::string_view type, const Json& payload,
+                                RequestOptions options = {});
   /// A typed request: `value` through to_json, the response payload through from_json into `R`
   /// (nullptr, with error decode_error, when it does not decode or the request failed).
   template <class T, class R>

@@ -367,26 +367,45 @@ Result run_request(const Config& config, Threading& threading) {
   ScopedClient client(threading, options);
 
   std::function<void()> issue;
+  // A result callback holds a pointer to this and the request's number: small enough for
+  // std::function to keep in place, as an application's `this` and an id would be (a capture of
+  // every local by reference would cost an allocation per request, in the benchmark, not in
+  // tether).
+  struct Run {
+    const Config& config;
+    Threading& threading;
+    Failure& failure;
+    std::atomic<bool>& finished;
+    std::vector<Clock::time_point>& sent_at;
+    std::vector<double>& latency_us;
+    std::uint64_t& next;
+    std::uint64_t& answered;
+    Clock::time_point& end;
+    double& cpu_end;
+    std::function<void()>& issue;
+  } run{config, threading, failure, finished, sent_at, latency_us,
+        next,   answered,  end,     cpu_end,  issue};
   issue = [&] {
     const std::uint64_t seq = next++;
-    const bool timed = seq % kLatencySample == 0;
-    if (timed) sent_at[seq / kLatencySample] = Clock::now();
-    client->request("echo", body, [&, seq, timed](const tether::Response& response) {
+    if (seq % kLatencySample == 0) sent_at[seq / kLatencySample] = Clock::now();
+    client->request("echo", body, [r = &run, seq](const tether::Response& response) {
       if (!response.ok() || !response.payload.is_string() ||
-          response.payload.as_string().size() != config.size) {
-        failure.set("request " + std::to_string(seq) + ": " +
-                    (response.ok() ? "wrong payload" : response.message));
-        threading.notify();
+          response.payload.as_string().size() != r->config.size) {
+        r->failure.set("request " + std::to_string(seq) + ": " +
+                       (response.ok() ? "wrong payload" : response.message));
+        r->threading.notify();
         return;
       }
-      if (timed) latency_us.push_back(micros_between(sent_at[seq / kLatencySample], Clock::now()));
-      if (++answered == config.count) {
-        end = Clock::now();
-        cpu_end = process_cpu_seconds();
-        finished.store(true);
-        threading.notify();
-      } else if (next < config.count) {
-        issue();
+      if (seq % kLatencySample == 0) {
+        r->latency_us.push_back(micros_between(r->sent_at[seq / kLatencySample], Clock::now()));
+      }
+      if (++r->answered == r->config.count) {
+        r->end = Clock::now();
+        r->cpu_end = process_cpu_seconds();
+        r->finished.store(true);
+        r->threading.notify();
+      } else if (r->next < r->config.count) {
+        r->issue();
       }
     });
   };
