@@ -73,7 +73,8 @@ void FrameWriter::push_message_copy(Opcode op, std::string_view payload, std::ui
     arena_.erase_front(consumed);
     arena_base_ = arena_front_;
   }
-  // Framed in place; the buffer grows by doubling and is never cleared byte by byte.
+  // Framed in place; the buffer grows in few steps (kArenaFirst, kArenaReserve, then doubling)
+  // and is never cleared byte by byte.
   const std::size_t frame_size =
       frame_header_size(payload.size(), masks_ != nullptr) + payload.size();
   if (arena_.capacity() - arena_.size() < frame_size) {

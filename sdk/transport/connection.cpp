@@ -440,10 +440,7 @@ void Connection::flush() {
   if (send_blocked_) {
     // A send would fail again (a wasted system call per message the application sends while the
     // peer is slow): the writable event flushes.
-    if (!writable_requested_) {
-      writable_requested_ = true;
-      socket_.request_writable();
-    }
+    request_flush();
     return;
   }
   const IoEvent event(*this);
@@ -465,10 +462,7 @@ void Connection::flush() {
     if (sent == 0) {
       ++write_counts_.full;
       send_blocked_ = true;
-      if (!writable_requested_) {
-        writable_requested_ = true;
-        socket_.request_writable();
-      }
+      request_flush();
       return;
     }
     std::size_t taken = static_cast<std::size_t>(sent);
@@ -506,10 +500,7 @@ void Connection::flush() {
   const bool idle = out_left_ == 0 && pre_open_.empty() && writer_.empty() && !deferred_close_ &&
                     (!tls_ || tls_->pending_ciphertext() == 0);
   if (!idle) {
-    if (!writable_requested_) {
-      writable_requested_ = true;
-      socket_.request_writable();
-    }
+    request_flush();
     return;
   }
   if (close_after_flush_ && (close_.clean() || fail_fast_)) close_socket_after_flush();

@@ -161,6 +161,7 @@ class Connection final : private RawSocketHandler, private protocol::FrameSink {
   void finish(bool connected_socket);
   void close_socket_after_flush();
   void push_deferred_close();
+  /// Asks for a writable event (once: no second request while one is pending).
   void request_flush();
   std::string phase_name() const;
 

@@ -113,8 +113,9 @@ void write_string(JsonWriter& w, std::string_view s) {
 
 template <typename Body>
 std::string write_json(Body&& body) {
-  // One buffer for every frame the server writes (it is single-threaded): no allocation and
-  // regrowth per frame beyond the returned string.
+  // A buffer kept between frames (the server is single-threaded; one per kind of frame, as each
+  // caller's body is its own instantiation): no allocation and regrowth per frame beyond the
+  // returned string.
   static rapidjson::StringBuffer buffer;
   buffer.Clear();
   JsonWriter writer(buffer);
