@@ -199,6 +199,10 @@ std::chrono::steady_clock::time_point Connection::io_time() {
 void Connection::on_socket_data(const std::uint8_t* data, std::size_t n) {
   if (ended_ || phase_ == Phase::ended) return;
   const IoEvent event(*this);
+  // A read may try one send again, as every flush did before sends waited for the writable
+  // event: at most one failed send per read instead of one per message, and writes never rest
+  // on that event alone.
+  send_blocked_ = false;
   if (phase_ == Phase::proxy) {
     std::size_t consumed = 0;
     auto result = proxy_reply_->feed(data, n, &consumed);
