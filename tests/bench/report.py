@@ -186,7 +186,7 @@ started with `posix_spawn`: 5.6 M msgs/s and about 580 faults, 3 interleaved rou
 client's socket is mostly full, and every read's replies were written at once: each message a
 callback sent cost a `sendmsg()` or `send()` that failed with `EAGAIN` (`strace -c`: 6,005 send
 calls for 8,192 messages, most failing). Once a send finds the buffer full, none is tried again
-before the socket reports it writable: 1,740 send calls for 10,944 messages. 64 KiB flood, 10
+before the socket reports it writable or the next read arrives: 1,740 send calls for 10,944 messages. 64 KiB flood, 10
 interleaved rounds against the TCP floor: 0.92 → 0.95× its throughput; the 64 B flood and the
 queue flush measured the same (6 interleaved rounds each).
 
